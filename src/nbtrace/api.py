@@ -1,0 +1,178 @@
+"""The Python API (``nbtrace.start_run``, ``log_metric``, ...): one tracker per process.
+
+Why module-level functions: they mirror MLflow's fluent API so the classic tutorial works with
+``mlflow.`` replaced by ``nbtrace.``; the same calls work in a plain Python script.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from typing import Any, Iterator, Mapping
+
+from .errors import UsageError
+from .tracker import Run, Tracker
+
+_tracker: Tracker | None = None
+_lock = threading.Lock()
+
+
+def tracker() -> Tracker:
+    """The process's tracker, created (and the store opened) on first use."""
+    global _tracker
+    if _tracker is None:
+        with _lock:
+            if _tracker is None:
+                _tracker = Tracker()
+                atexit.register(_tracker.close)
+    return _tracker
+
+
+def configure(db: str | None = None) -> Tracker:
+    """Use the store at ``db`` from now on (ends the active run of the previous store)."""
+    global _tracker
+    with _lock:
+        if _tracker is not None:
+            _tracker.close()
+        _tracker = Tracker(db)
+        atexit.register(_tracker.close)
+    return _tracker
+
+
+class ActiveRun:
+    """Returned by :func:`start_run`; a context manager that ends the run on exit."""
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def id(self) -> str:
+        """The run id."""
+        return self._run.id
+
+    @property
+    def name(self) -> str:
+        """The run name."""
+        return self._run.name
+
+    def __enter__(self) -> "ActiveRun":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        t = tracker()
+        if t.active is self._run:
+            t.end_run(status="failed" if exc_type is not None else "finished")
+
+    def __repr__(self) -> str:
+        return f"<nbtrace run {self.name!r} id={self.id}>"
+
+
+def start_run(
+    name: str, experiment: str | None = None, tags: Mapping[str, Any] | None = None
+) -> ActiveRun:
+    """Start a run (ending the active one); use as ``with nbtrace.start_run("x"):``."""
+    return ActiveRun(tracker().start_run(name, experiment=experiment, tags=dict(tags or {})))
+
+
+def end_run(status: str = "finished") -> None:
+    """End the active run with ``status`` (``finished`` or ``failed``)."""
+    tracker().end_run(status=status)
+
+
+def active_run() -> ActiveRun | None:
+    """The active run, or None."""
+    run = tracker().active
+    return ActiveRun(run) if run is not None else None
+
+
+def log_param(key: str, value: Any) -> Any:
+    """Log a parameter; returns the value to use (an override when re-executing)."""
+    return tracker().log_param(key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Log several parameters; returns them (with overrides applied when re-executing)."""
+    _mapping(params, "log_params")
+    t = tracker()
+    return {k: t.log_param(k, v) for k, v in params.items()}
+
+
+def log_metric(key: str, value: Any, step: int | None = None) -> None:
+    """Log a metric value (microseconds: buffered, durable at cell end)."""
+    tracker().log_metric(key, value, step)
+
+
+def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
+    """Log several metrics at one step."""
+    _mapping(metrics, "log_metrics")
+    t = tracker()
+    for k, v in metrics.items():
+        t.log_metric(k, v, step)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag on the active run."""
+    tracker().set_tag(key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    """Set several tags on the active run."""
+    _mapping(tags, "set_tags")
+    for k, v in tags.items():
+        tracker().set_tag(k, v)
+
+
+def log_artifact(path: str, name: str | None = None) -> dict[str, Any]:
+    """Store a file's content with the active run (addressed by sha256)."""
+    return tracker().log_artifact(path, name)
+
+
+def log_input(path: str) -> dict[str, Any]:
+    """Record a data file's fingerprint (sha256, size) with the active run."""
+    return tracker().log_input(path)
+
+
+def flush() -> None:
+    """Write everything logged so far (normally automatic at cell end)."""
+    if _tracker is not None:
+        _tracker.flush()
+
+
+def runs(filter: str | None = None, sort: str | None = None, limit: int | None = None) -> Any:
+    """Runs matching ``filter`` as a pandas DataFrame (a list of dicts without pandas).
+
+    Columns: id, name, experiment, status, started_at, ended_at, duration_s, user, host, then
+    ``params.X``, ``metrics.X`` and ``tags.X`` for every key present.
+    """
+    t = tracker()
+    t.flush()
+    rows, _ = t.store.list_runs(filter=filter, sort=sort, limit=limit)
+    flat = [flatten(r) for r in rows]
+    try:
+        import pandas as pd
+    except ImportError:
+        return flat
+    return pd.DataFrame(flat)
+
+
+def flatten(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """A run summary as one flat row (``params.alpha``, ``metrics.mse``, ...)."""
+    row = {k: v for k, v in summary.items() if k not in ("params", "metrics", "tags")}
+    for group in ("params", "metrics", "tags"):
+        for k, v in (summary.get(group) or {}).items():
+            row[f"{group}.{k}"] = v
+    return row
+
+
+def _mapping(obj: Any, fn: str) -> None:
+    if not isinstance(obj, Mapping):
+        raise UsageError(f"{fn} takes a dict of name: value, not {type(obj).__name__}")
+
+
+def iter_runs(filter: str | None = None) -> Iterator[dict[str, Any]]:
+    """Whole run objects matching ``filter`` (for scripts that need cells or environment)."""
+    t = tracker()
+    t.flush()
+    rows, _ = t.store.list_runs(filter=filter, limit=None)
+    for r in rows:
+        yield t.store.get_run(r["id"])

@@ -1,0 +1,384 @@
+"""The ``nbtrace`` command: list, show, compare, re-execute, export and import runs.
+
+Why thin: each verb parses its arguments, calls the store (or the rerun engine) and prints.
+Every verb takes ``--db`` and ``--json`` (machine-readable output on stdout, nothing else).
+Errors are one line on stderr (``nbtrace: error: ...``) with exit status 1; never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+from .errors import NBTraceError, UsageError, one_line
+from .jsonutil import dumps
+
+VERBS: dict[str, str] = {
+    "runs": "list runs (filter, sort, limit)",
+    "show": "show one run: params, metrics, cells, environment, git",
+    "compare": "compare runs side by side, differences marked",
+    "rerun": "re-execute a run in a fresh kernel and say whether it reproduced",
+    "export": "export runs as JSON (lossless) or CSV",
+    "import": "import runs exported as JSON (ids kept; importing twice adds nothing)",
+    "sync": "upload writes spooled while the team store was unreachable",
+}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", help="store location: SQLite file or postgresql:// URL"
+                   " (default: $NBTRACE_DB, else the Jupyter data dir)")
+    p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used by the docs test to list verbs)."""
+    parser = argparse.ArgumentParser(
+        prog="nbtrace", description="Experiment traceability for Jupyter notebooks."
+    )
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    p = sub.add_parser("runs", help=VERBS["runs"], description=VERBS["runs"])
+    _common(p)
+    p.add_argument("--filter", "-f", help="query, e.g. \"params.alpha > 0.1 and metrics.mse < 3000\"")
+    p.add_argument("--sort", "-s", help="sort key, e.g. -metrics.mse or started_at (default: newest first)")
+    p.add_argument("--limit", "-n", type=int, default=50, help="at most N runs (0: all; default 50)")
+    p.add_argument("--offset", type=int, default=0, help="skip the first N runs")
+
+    p = sub.add_parser("show", help=VERBS["show"], description=VERBS["show"])
+    _common(p)
+    p.add_argument("run", help="run id or unique prefix")
+    p.add_argument("--series", action="store_true", help="include every metric's steps")
+
+    p = sub.add_parser("compare", help=VERBS["compare"], description=VERBS["compare"])
+    _common(p)
+    p.add_argument("runs", nargs="+", metavar="RUN", help="two to twenty run ids")
+
+    p = sub.add_parser("rerun", help=VERBS["rerun"], description=VERBS["rerun"])
+    _common(p)
+    p.add_argument("run", help="run id or unique prefix")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="override a parameter (VALUE is JSON when it parses, else a string)")
+    p.add_argument("--kernel", help="kernel spec name (default: the recorded one)")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help="relative tolerance for within_tolerance (default 1e-9)")
+    p.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+
+    p = sub.add_parser("export", help=VERBS["export"], description=VERBS["export"])
+    _common(p)
+    p.add_argument("--filter", "-f", help="export only matching runs")
+    p.add_argument("--format", choices=["json", "csv"], default="json")
+    p.add_argument("--output", "-o", help="file to write (default: stdout)")
+
+    p = sub.add_parser("import", help=VERBS["import"], description=VERBS["import"])
+    _common(p)
+    p.add_argument("file", help="a JSON export ('-' for stdin)")
+
+    p = sub.add_parser("sync", help=VERBS["sync"], description=VERBS["sync"])
+    _common(p)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"nbtrace {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.verb:
+        parser.print_help()
+        return 2
+    handler: Callable[[argparse.Namespace], int] = HANDLERS[args.verb]
+    try:
+        return handler(args)
+    except NBTraceError as exc:
+        print(f"nbtrace: error: {one_line(exc, 500)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("nbtrace: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from .store.base import open_store
+
+    return open_store(args.db)
+
+
+def _emit_json(obj: Any) -> None:
+    sys.stdout.write(dumps(obj, indent=2) + "\n")
+
+
+# ---------------------------------------------------------------------- verbs
+def cmd_runs(args: argparse.Namespace) -> int:
+    store = _store(args)
+    limit = None if args.limit == 0 else args.limit
+    runs, total = store.list_runs(filter=args.filter, sort=args.sort, limit=limit,
+                                  offset=args.offset)
+    if args.json:
+        _emit_json({"runs": runs, "total": total})
+        return 0
+    if not runs:
+        print("no runs" + (" match the filter" if args.filter else ""))
+        return 0
+    pkeys = sorted({k for r in runs for k in r["params"]})[:6]
+    mkeys = sorted({k for r in runs for k in r["metrics"]})[:6]
+    header = ["id", "name", "status", "started", "dur"] + pkeys + mkeys
+    rows = [
+        [r["id"], _clip(r["name"], 30), r["status"], (r["started_at"] or "")[:19].replace("T", " "),
+         _dur(r["duration_s"])]
+        + [_fmt(r["params"].get(k)) for k in pkeys]
+        + [_fmt(r["metrics"].get(k)) for k in mkeys]
+        for r in runs
+    ]
+    _table(header, rows)
+    if total > len(runs):
+        print(f"({len(runs)} of {total} runs; --limit 0 for all)")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    store = _store(args)
+    run = store.get_run(args.run, series=args.series)
+    if args.json:
+        _emit_json(run)
+        return 0
+    out = print
+    out(f"run {run['id']}  {_clip(run['name'], 80)}  [{run['status']}]")
+    out(f"  experiment: {run['experiment'] or '-'}   user: {run['user']}@{run['host']}")
+    out(f"  started: {run['started_at']}   ended: {run['ended_at'] or '-'}"
+        f"   duration: {_dur(run['duration_s'])}")
+    if run["parent"]:
+        v = run.get("verdict") or {}
+        out(f"  re-executes: {run['parent']}   verdict: {v.get('status', '-')}")
+    for title, group in (("params", run["params"]), ("metrics", run["metrics"]),
+                         ("tags", run["tags"])):
+        if group:
+            out(f"{title}:")
+            for k, v in sorted(group.items()):
+                out(f"  {_clip(k, 60)} = {_fmt(v, 200)}")
+    if run.get("series"):
+        out("series:")
+        for k, pts in run["series"].items():
+            out(f"  {k}: " + ", ".join(f"{p['step']}:{_fmt(p['value'])}" for p in pts[:20])
+                + (" ..." if len(pts) > 20 else ""))
+    res = run.get("resources") or {}
+    if res:
+        out(f"resources: wall {res.get('wall_s', 0):.3f} s, cpu {res.get('cpu_s', 0):.3f} s,"
+            f" peak rss {(res.get('peak_rss_bytes') or 0) / 2**20:.1f} MiB")
+    env = run.get("environment") or {}
+    out("environment:")
+    out(f"  python {env.get('python')} ({env.get('executable')})")
+    out(f"  {env.get('platform')} on {env.get('hostname')}: {env.get('cpu')},"
+        f" {env.get('cpu_count')} cpus, {(env.get('memory_bytes') or 0) / 2**30:.1f} GiB,"
+        f" gpus: {len(env.get('gpus') or [])}")
+    out(f"  {len(env.get('packages') or {})} packages installed; imported: "
+        + ", ".join(f"{k} {v or ''}".strip() for k, v in sorted((env.get('imported') or {}).items())))
+    git = run.get("git")
+    if git:
+        out(f"git: {git.get('commit')} on {git.get('branch') or '(detached)'}"
+            f"{' (dirty)' if git.get('dirty') else ''}  remote: {git.get('remote') or '-'}")
+    else:
+        out("git: not a git work tree")
+    nb = run.get("notebook") or {}
+    out(f"notebook: {nb.get('path') or '-'} ({len(nb.get('cells') or [])} code cells saved)")
+    out("cells (execution order):")
+    for c in run["cells"]:
+        first = (c["source"] or "").strip().splitlines()[:1]
+        mark = ("*" if c["in_run"] else " ") + ("!" if c["error"] else " ")
+        out(f" {mark}{c['seq']:>4} [{c['execution_count'] or ' '}] {c['sha256'][:12]}"
+            f"  {_clip(first[0] if first else '', 70)}")
+    out("  (* inside the run, ! raised)")
+    for a in run["artifacts"]:
+        out(f"artifact: {a['name']} {a['size']} bytes sha256 {a['sha256'][:12]}")
+    for i in run["inputs"]:
+        out(f"input: {i['path']} {i['size']} bytes sha256 {i['sha256'][:12]}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import compare_runs
+
+    store = _store(args)
+    cmp = compare_runs(store, args.runs)
+    if args.json:
+        _emit_json(cmp)
+        return 0
+    ids = [r["id"] for r in cmp["runs"]]
+    header = ["", *ids]
+    rows: list[list[str]] = [["name", *[_clip(r["name"], 20) for r in cmp["runs"]]]]
+    for p in cmp["params"]:
+        rows.append([("* " if p["differs"] else "  ") + "params." + p["key"],
+                     *[_fmt(p["values"][i]) for i in ids]])
+    for m in cmp["metrics"]:
+        rows.append([("* " if m["differs"] else "  ") + "metrics." + m["key"],
+                     *[_fmt(m["values"][i]) + (" (best)" if m["best"] == i else "") for i in ids]])
+    _table(header, rows)
+    for rid, diff in cmp["code"]["diffs"].items():
+        changed = [d for d in diff if d["op"] != "equal"]
+        print(f"code {ids[0]} -> {rid}: " + (f"{len(changed)} cell(s) differ" if changed else "same"))
+        for d in changed:
+            print(f"  {d['op']}")
+            for line in d["diff"].splitlines()[2:12]:
+                print("    " + line)
+    env = cmp["environment"]
+    print("environment: " + ("differs" if env["differs"] else "same"))
+    for p in env["packages"][:30]:
+        print(f"  {p['name']}: " + "  ".join(str(p["values"][i]) for i in ids))
+    print("(* marks a difference)")
+    return 0
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from .rerun import rerun_run
+
+    overrides = dict(parse_set(s) for s in args.set)
+    store = _store(args)
+
+    def progress(done: int, total: int) -> None:
+        if not args.json:
+            print(f"\rcell {done} of {total}", end="", file=sys.stderr, flush=True)
+
+    result = rerun_run(
+        store, args.run, overrides=overrides, kernel_name=args.kernel,
+        tolerance=args.tolerance, timeout=args.timeout, progress=progress,
+    )
+    if not args.json:
+        print(file=sys.stderr)
+    if args.json:
+        _emit_json({"run": result["run"], "verdict": result["verdict"]})
+        return 0 if result["verdict"]["status"] != "failed" else 1
+    v = result["verdict"]
+    print(f"new run {result['run']}: {v['status']}")
+    for k, m in (v.get("metrics") or {}).items():
+        print(f"  {k}: {_fmt(m.get('original'))} -> {_fmt(m.get('new'))} (delta {_fmt(m.get('delta'))})")
+    if v.get("error"):
+        print(f"  error: {one_line(v['error'], 300)}")
+    print("  code matches the recording" if v.get("code_matches") else "  code differs from the recording")
+    return 0 if v["status"] != "failed" else 1
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    """``NAME=VALUE`` → (name, JSON value or the raw string)."""
+    name, eq, raw = item.partition("=")
+    if not eq or not name.strip().isidentifier():
+        raise UsageError(f"--set takes NAME=VALUE, got {one_line(item, 60)!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return name.strip(), value
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    store = _store(args)
+    stream = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+    try:
+        if args.format == "json":
+            stream.write('{"format": "nbtrace-export/1", "runs": [\n')
+            first = True
+            for doc in store.export_runs(args.filter):
+                stream.write(("" if first else ",\n") + dumps(doc))
+                first = False
+            stream.write("\n]}\n")
+        else:
+            runs, _ = store.list_runs(filter=args.filter, limit=None, sort="started_at")
+            from .api import flatten
+
+            flat = [flatten(r) for r in runs]
+            cols: list[str] = []
+            for row in flat:
+                cols.extend(k for k in row if k not in cols)
+            w = csv.DictWriter(stream, fieldnames=cols)
+            w.writeheader()
+            for row in flat:
+                w.writerow({k: _csv(v) for k, v in row.items()})
+    finally:
+        if args.output:
+            stream.close()
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .jsonutil import decode_float
+
+    try:
+        text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    try:
+        data = json.loads(text, parse_constant=decode_float)
+    except ValueError as exc:
+        raise UsageError(f"{args.file} is not JSON: {one_line(exc, 100)}") from None
+    docs = data.get("runs") if isinstance(data, dict) and "runs" in data else data
+    if not isinstance(docs, list):
+        raise UsageError(f"{args.file} is not an nbtrace export")
+    store = _store(args)
+    added = sum(1 for d in docs if store.import_run(d))
+    if args.json:
+        _emit_json({"imported": added, "skipped": len(docs) - added})
+    else:
+        print(f"imported {added} run(s); {len(docs) - added} already present")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from .config import jupyter_data_dir
+    from .writer import sync_spool
+
+    store = _store(args)
+    files, ops = sync_spool(store, jupyter_data_dir() / "nbtrace" / "spool", store.display_location)
+    if args.json:
+        _emit_json({"files": files, "writes": ops})
+    else:
+        print(f"uploaded {ops} spooled write(s) from {files} file(s)")
+    return 0
+
+
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "runs": cmd_runs, "show": cmd_show, "compare": cmd_compare, "rerun": cmd_rerun,
+    "export": cmd_export, "import": cmd_import, "sync": cmd_sync,
+}
+
+
+# ---------------------------------------------------------------------- formatting
+def _clip(s: Any, n: int) -> str:
+    return one_line("" if s is None else s, n)
+
+
+def _fmt(v: Any, n: int = 24) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return _clip(v if isinstance(v, str) else json.dumps(v), n)
+
+
+def _csv(v: Any) -> Any:
+    return json.dumps(v) if isinstance(v, (dict, list)) else v
+
+
+def _dur(s: float | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s * 1000:.0f}ms" if s < 1 else (f"{s:.1f}s" if s < 120 else f"{s / 60:.1f}m")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
+    for r in rows:
+        print("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

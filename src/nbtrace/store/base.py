@@ -1,0 +1,142 @@
+"""The store interface: what kernels, server, CLI and rerun engine may ask of a store.
+
+Why an interface: the same code must run on a personal SQLite file and on a team PostgreSQL
+server. All SQL lives below this module (``sql.py`` for the shared statements, one small
+backend module per engine); nothing above it knows which engine it talks to.
+
+Writes from kernels are *ops*: plain tuples, applied in batches by :meth:`Store.apply` inside
+one transaction. Every op is idempotent (client-made keys, ``ON CONFLICT``), so a batch that
+was retried after a network failure, or replayed from a spool file, never writes twice.
+
+Op shapes (first element names the op):
+
+``("kernel", id, started_at, host, user, pid, kernel_name, executable, notebook_path, seeds_json)``
+``("source", sha256, source)``
+``("cell", kernel_id, seq, execution_count, cell_id, sha256, error)``  (upsert: error may change)
+``("blob", hash, kind, data_json)``
+``("packages", set_hash, [(name, version), ...])``  names canonical (PEP 503: lowercase, runs of -_. as -)
+``("run_start", row_dict)``  keys: columns of ``runs`` (id, name, status, started_at, ...)
+``("run_update", run_id, fields_dict)``  plain column updates (heartbeat_at, last_seq, ...)
+``("param", run_id, key, value_json, num_or_None, text)``  text: the string, or the JSON of a non-string
+``("metric", run_id, key, seq, step_or_None, ts, value_float)``
+``("tag", run_id, key, value_str)``
+``("artifact", run_id, name, sha256, size, data_bytes)``
+``("input", run_id, path, sha256, size)``
+``("run_end", run_id, status, ended_at, last_seq, resources_json)``
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Iterable, Sequence
+
+Op = tuple
+
+#: Every status a run can have.
+STATUSES = ("running", "finished", "failed", "crashed")
+
+
+class Store(ABC):
+    """A run store. Methods raise :class:`nbtrace.errors.NBTraceError` subclasses only."""
+
+    #: The location with any password removed: safe to print.
+    display_location: str
+
+    # --- writes from kernels -------------------------------------------------------------
+    @abstractmethod
+    def apply(self, ops: Sequence[Op]) -> None:
+        """Apply a batch of ops atomically (all or nothing)."""
+
+    # --- reads ------------------------------------------------------------------------------
+    @abstractmethod
+    def resolve_run_id(self, ref: str) -> str:
+        """The full id of the run whose id is ``ref`` or starts with it (unique prefix)."""
+
+    @abstractmethod
+    def list_runs(
+        self,
+        filter: str | None = None,
+        sort: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Run summaries matching the query language ``filter``, and the total count."""
+
+    @abstractmethod
+    def get_run(self, ref: str, series: bool = False) -> dict[str, Any]:
+        """The whole run object of the design doc (``series`` adds every metric's steps)."""
+
+    @abstractmethod
+    def metric_series(self, ref: str, key: str) -> list[dict[str, Any]]:
+        """``[{step, value, timestamp}]`` of one metric, in logging order."""
+
+    @abstractmethod
+    def artifact(self, ref: str, name: str) -> tuple[bytes, dict[str, Any]]:
+        """The bytes and ``{name, sha256, size}`` of one artifact of one run."""
+
+    @abstractmethod
+    def children(self, ref: str) -> list[dict[str, Any]]:
+        """Summaries (with verdict) of the runs that re-execute run ``ref``."""
+
+    # --- edits ------------------------------------------------------------------------------
+    @abstractmethod
+    def update_run(
+        self,
+        ref: str,
+        name: str | None = None,
+        tags: dict[str, str | None] | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        """Rename, set/remove tags (None removes), set the note; returns the run."""
+
+    @abstractmethod
+    def set_verdict(self, run_id: str, verdict: dict[str, Any]) -> None:
+        """Store the reproducibility verdict of a re-execution run."""
+
+    @abstractmethod
+    def delete_run(self, ref: str) -> None:
+        """Delete a run and everything recorded only for it."""
+
+    @abstractmethod
+    def reap(self) -> int:
+        """Mark ``running`` runs whose kernel is gone as ``crashed``; returns how many."""
+
+    # --- moving runs between stores ----------------------------------------------------------
+    @abstractmethod
+    def export_runs(self, filter: str | None = None) -> Iterable[dict[str, Any]]:
+        """Lossless documents of matching runs (everything needed by :meth:`import_run`)."""
+
+    @abstractmethod
+    def import_run(self, doc: dict[str, Any]) -> bool:
+        """Insert an exported run keeping its id; False when it was already there."""
+
+    # --- re-execution jobs (server side) ---------------------------------------------------------
+    @abstractmethod
+    def save_job(self, job: dict[str, Any]) -> None:
+        """Insert or replace a job row (keys: the ``jobs`` columns)."""
+
+    @abstractmethod
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        """One job row, decoded."""
+
+    @abstractmethod
+    def list_jobs(self, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        """Job rows, newest first, optionally only those in ``states``."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release connections (safe to call twice)."""
+
+
+def open_store(location: str | None = None) -> Store:
+    """Open the store at ``location`` (see :mod:`nbtrace.config`), migrating it if needed."""
+    from ..config import is_postgres_url, resolve_db_location
+
+    loc = resolve_db_location(location)
+    if is_postgres_url(loc):
+        from .postgres import PostgresStore
+
+        return PostgresStore(loc)
+    from .sqlite import SQLiteStore
+
+    return SQLiteStore(loc)

@@ -1,0 +1,166 @@
+"""The store's schema as ordered, named migrations shared by every SQL backend.
+
+Why one list for both engines: a team moving runs between a personal SQLite file and the team
+PostgreSQL server must find the same tables. Statements are written once in the common subset
+of SQLite and PostgreSQL; the few type names that differ are placeholders filled per dialect
+(``{blob}``). Every statement is idempotent (``IF NOT EXISTS``) so that a migration raced by a
+second process is harmless; backends still serialize application (a file lock for SQLite, an
+advisory lock for PostgreSQL).
+
+Times are stored as seconds since the epoch (double precision): sortable, comparable, and
+converted to ISO 8601 UTC only at the edge.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    (
+        "0001_initial",
+        [
+            """CREATE TABLE IF NOT EXISTS kernels (
+                id TEXT PRIMARY KEY,
+                started_at DOUBLE PRECISION NOT NULL,
+                host TEXT, user_name TEXT, pid INTEGER,
+                kernel_name TEXT, executable TEXT, notebook_path TEXT,
+                seeds TEXT
+            )""",
+            """CREATE TABLE IF NOT EXISTS runs (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                experiment TEXT,
+                status TEXT NOT NULL,
+                started_at DOUBLE PRECISION NOT NULL,
+                ended_at DOUBLE PRECISION,
+                heartbeat_at DOUBLE PRECISION,
+                user_name TEXT, host TEXT, pid INTEGER,
+                kernel_id TEXT, kernel_name TEXT,
+                start_seq INTEGER, cell_index INTEGER, last_seq INTEGER,
+                notebook_path TEXT, notebook_hash TEXT,
+                env_hash TEXT, packages_hash TEXT, git_hash TEXT,
+                imported TEXT, env_vars TEXT, resources TEXT,
+                note TEXT, parent TEXT, verdict TEXT,
+                extra TEXT
+            )""",
+            """CREATE TABLE IF NOT EXISTS sources (
+                sha256 TEXT PRIMARY KEY,
+                source TEXT NOT NULL
+            )""",
+            """CREATE TABLE IF NOT EXISTS cells (
+                kernel_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                execution_count INTEGER,
+                cell_id TEXT,
+                sha256 TEXT NOT NULL,
+                error INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (kernel_id, seq)
+            )""",
+            """CREATE TABLE IF NOT EXISTS blobs (
+                hash TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                data TEXT NOT NULL
+            )""",
+            """CREATE TABLE IF NOT EXISTS package_versions (
+                set_hash TEXT NOT NULL,
+                name TEXT NOT NULL,
+                version TEXT NOT NULL,
+                version_key TEXT NOT NULL,
+                PRIMARY KEY (set_hash, name)
+            )""",
+            """CREATE TABLE IF NOT EXISTS params (
+                run_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                num DOUBLE PRECISION,
+                text TEXT,
+                PRIMARY KEY (run_id, key)
+            )""",
+            """CREATE TABLE IF NOT EXISTS metrics (
+                run_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                step BIGINT,
+                ts DOUBLE PRECISION NOT NULL,
+                value DOUBLE PRECISION,
+                special TEXT,
+                PRIMARY KEY (run_id, key, seq)
+            )""",
+            """CREATE TABLE IF NOT EXISTS latest_metrics (
+                run_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                step BIGINT,
+                ts DOUBLE PRECISION NOT NULL,
+                value DOUBLE PRECISION,
+                special TEXT,
+                PRIMARY KEY (run_id, key)
+            )""",
+            """CREATE TABLE IF NOT EXISTS tags (
+                run_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                value TEXT NOT NULL,
+                PRIMARY KEY (run_id, key)
+            )""",
+            """CREATE TABLE IF NOT EXISTS artifact_blobs (
+                sha256 TEXT PRIMARY KEY,
+                data {blob} NOT NULL
+            )""",
+            """CREATE TABLE IF NOT EXISTS artifacts (
+                run_id TEXT NOT NULL,
+                name TEXT NOT NULL,
+                sha256 TEXT NOT NULL,
+                size BIGINT NOT NULL,
+                PRIMARY KEY (run_id, name)
+            )""",
+            """CREATE TABLE IF NOT EXISTS inputs (
+                run_id TEXT NOT NULL,
+                path TEXT NOT NULL,
+                sha256 TEXT NOT NULL,
+                size BIGINT NOT NULL,
+                PRIMARY KEY (run_id, path)
+            )""",
+            """CREATE TABLE IF NOT EXISTS jobs (
+                id TEXT PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                state TEXT NOT NULL,
+                new_run TEXT,
+                verdict TEXT,
+                progress TEXT,
+                error TEXT,
+                request TEXT,
+                owner TEXT,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL
+            )""",
+        ],
+    ),
+    (
+        "0002_indexes",
+        [
+            "CREATE INDEX IF NOT EXISTS runs_started ON runs (started_at)",
+            "CREATE INDEX IF NOT EXISTS runs_status ON runs (status, started_at)",
+            "CREATE INDEX IF NOT EXISTS runs_name ON runs (name)",
+            "CREATE INDEX IF NOT EXISTS runs_experiment ON runs (experiment)",
+            "CREATE INDEX IF NOT EXISTS runs_parent ON runs (parent)",
+            "CREATE INDEX IF NOT EXISTS runs_user ON runs (user_name)",
+            "CREATE INDEX IF NOT EXISTS params_key_num ON params (key, num)",
+            "CREATE INDEX IF NOT EXISTS params_key_text ON params (key, text)",
+            "CREATE INDEX IF NOT EXISTS latest_key_value ON latest_metrics (key, value)",
+            "CREATE INDEX IF NOT EXISTS tags_key_value ON tags (key, value)",
+            "CREATE INDEX IF NOT EXISTS pkg_name ON package_versions (name, version)",
+            "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state)",
+        ],
+    ),
+]
+
+DIALECT_TYPES = {
+    "sqlite": {"blob": "BLOB"},
+    "postgresql": {"blob": "BYTEA"},
+}
+
+
+def statements(name: str, dialect: str) -> list[str]:
+    """The SQL statements of migration ``name`` for ``dialect``."""
+    for mig_name, stmts in MIGRATIONS:
+        if mig_name == name:
+            return [s.format(**DIALECT_TYPES[dialect]) for s in stmts]
+    raise KeyError(name)

@@ -1,0 +1,793 @@
+"""The store's SQL, written once for SQLite and PostgreSQL.
+
+Why one module: every statement here runs on both engines (the common subset: ``ON CONFLICT``,
+``EXISTS``, ``substr``); a backend only supplies connections, transactions, the placeholder
+style and error translation (see :class:`Backend`). The query language compiles through
+:mod:`.query`, which targets both dialects from one place too.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import time
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any, Iterable, Iterator, Sequence
+
+from ..errors import AmbiguousIdError, ConflictError, NotFoundError, UsageError, one_line
+from ..jsonutil import decode_float, encode_float, param_from_json
+from . import query as q
+from .base import Op, Store
+
+RUN_COLUMNS = (
+    "id", "name", "experiment", "status", "started_at", "ended_at", "heartbeat_at",
+    "user_name", "host", "pid", "kernel_id", "kernel_name", "start_seq", "cell_index",
+    "last_seq", "notebook_path", "notebook_hash", "env_hash", "packages_hash", "git_hash",
+    "imported", "env_vars", "resources", "note", "parent", "verdict", "extra",
+)
+JOB_COLUMNS = (
+    "id", "run_id", "state", "new_run", "verdict", "progress", "error", "request", "owner",
+    "created_at", "updated_at",
+)
+SUMMARY_COLUMNS = (
+    "id", "name", "experiment", "status", "started_at", "ended_at", "user_name", "host",
+    "parent", "notebook_path", "verdict",
+)
+_CHUNK = 500
+_MAX_ID_LEN = 64
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC with milliseconds (``...Z``), or None."""
+    if ts is None:
+        return None
+    return (
+        datetime.fromtimestamp(ts, tz=timezone.utc)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def metric_value(value: float | None, special: str | None) -> float | None:
+    """Decode a stored metric: NaN/inf are kept in ``special`` (SQLite stores NaN as NULL)."""
+    if special:
+        return float(special)
+    return value
+
+
+def encode_metric(value: float) -> tuple[float | None, str | None]:
+    """The ``(value, special)`` columns for a metric value (inverse of :func:`metric_value`)."""
+    if math.isnan(value):
+        return None, "nan"
+    if math.isinf(value):
+        return value, "inf" if value > 0 else "-inf"
+    return value, None
+
+
+def _loads(text: str | None, default: Any = None) -> Any:
+    return json.loads(text) if text else default
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists on this host (permission errors mean it does)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+class Backend(ABC):
+    """What an engine supplies: connections, transactions, placeholder style, errors."""
+
+    dialect: q.Dialect
+
+    @abstractmethod
+    @contextmanager
+    def cursor(self, write: bool) -> Iterator[Any]:
+        """A DB-API cursor inside a transaction (``write``: an immediate write lock)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close every connection."""
+
+    def sql(self, text: str) -> str:
+        """Rewrite ``?`` placeholders for the engine (identity for SQLite)."""
+        return text
+
+
+class SQLStore(Store):
+    """A :class:`Store` over any :class:`Backend`."""
+
+    def __init__(self, backend: Backend, display_location: str) -> None:
+        self.backend = backend
+        self.display_location = display_location
+        self.host = socket.gethostname()
+        self.heartbeat_timeout = _heartbeat_timeout()
+        self._last_reap = 0.0
+
+    # ------------------------------------------------------------------ helpers
+    @contextmanager
+    def _cur(self, write: bool = False) -> Iterator[Any]:
+        with self.backend.cursor(write) as cur:
+            yield _Cursor(cur, self.backend)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    # ------------------------------------------------------------------ writes
+    def apply(self, ops: Sequence[Op]) -> None:
+        if not ops:
+            return
+        groups: dict[str, list[tuple]] = {}
+        for op in ops:
+            groups.setdefault(op[0], []).append(op[1:])
+        with self._cur(write=True) as cur:
+            for kind in _APPLY_ORDER:
+                rows = groups.pop(kind, None)
+                if rows:
+                    getattr(self, "_op_" + kind)(cur, rows)
+            if groups:
+                raise UsageError(f"unknown store operation(s): {', '.join(sorted(groups))}")
+
+    def _op_kernel(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cur.executemany(
+            "INSERT INTO kernels (id, started_at, host, user_name, pid, kernel_name, executable,"
+            " notebook_path, seeds) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+            rows,
+        )
+
+    def _op_source(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cur.executemany(
+            "INSERT INTO sources (sha256, source) VALUES (?,?) ON CONFLICT (sha256) DO NOTHING",
+            rows,
+        )
+
+    def _op_blob(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cur.executemany(
+            "INSERT INTO blobs (hash, kind, data) VALUES (?,?,?) ON CONFLICT (hash) DO NOTHING",
+            rows,
+        )
+
+    def _op_packages(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        for set_hash, pairs in rows:
+            cur.execute("SELECT 1 FROM package_versions WHERE set_hash = ? LIMIT 1", (set_hash,))
+            if cur.fetchone():
+                continue
+            cur.executemany(
+                "INSERT INTO package_versions (set_hash, name, version, version_key)"
+                " VALUES (?,?,?,?) ON CONFLICT (set_hash, name) DO NOTHING",
+                [(set_hash, n, v, q.version_key(v)) for n, v in pairs],
+            )
+
+    def _op_run_start(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        for (row,) in rows:
+            cols = [c for c in RUN_COLUMNS if c in row]
+            if set(row) - set(RUN_COLUMNS):
+                raise UsageError(f"unknown run fields: {sorted(set(row) - set(RUN_COLUMNS))}")
+            cur.execute(
+                f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                " ON CONFLICT (id) DO NOTHING",
+                [row[c] for c in cols],
+            )
+
+    def _op_cell(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cur.executemany(
+            "INSERT INTO cells (kernel_id, seq, execution_count, cell_id, sha256, error)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (kernel_id, seq) DO UPDATE SET"
+            " error = excluded.error",
+            rows,
+        )
+
+    def _op_param(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cur.executemany(
+            "INSERT INTO params (run_id, key, value, num, text) VALUES (?,?,?,?,?)"
+            " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value,"
+            " num = excluded.num, text = excluded.text",
+            rows,
+        )
+
+    def _op_metric(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        encoded = []
+        latest: dict[tuple[str, str], tuple] = {}
+        for run_id, key, seq, step, ts, value in rows:
+            v, special = encode_metric(float(value))
+            row = (run_id, key, seq, step, ts, v, special)
+            encoded.append(row)
+            prev = latest.get((run_id, key))
+            if prev is None or seq > prev[2]:
+                latest[(run_id, key)] = row
+        cur.executemany(
+            "INSERT INTO metrics (run_id, key, seq, step, ts, value, special)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT (run_id, key, seq) DO NOTHING",
+            encoded,
+        )
+        cur.executemany(
+            "INSERT INTO latest_metrics (run_id, key, seq, step, ts, value, special)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT (run_id, key) DO UPDATE SET"
+            " seq = excluded.seq, step = excluded.step, ts = excluded.ts,"
+            " value = excluded.value, special = excluded.special"
+            " WHERE excluded.seq > latest_metrics.seq",
+            list(latest.values()),
+        )
+
+    def _op_tag(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cur.executemany(
+            "INSERT INTO tags (run_id, key, value) VALUES (?,?,?)"
+            " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+            rows,
+        )
+
+    def _op_artifact(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        for run_id, name, sha, size, data in rows:
+            cur.execute(
+                "INSERT INTO artifact_blobs (sha256, data) VALUES (?,?)"
+                " ON CONFLICT (sha256) DO NOTHING",
+                (sha, data),
+            )
+            cur.execute(
+                "INSERT INTO artifacts (run_id, name, sha256, size) VALUES (?,?,?,?)"
+                " ON CONFLICT (run_id, name) DO UPDATE SET sha256 = excluded.sha256,"
+                " size = excluded.size",
+                (run_id, name, sha, size),
+            )
+
+    def _op_input(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cur.executemany(
+            "INSERT INTO inputs (run_id, path, sha256, size) VALUES (?,?,?,?)"
+            " ON CONFLICT (run_id, path) DO UPDATE SET sha256 = excluded.sha256,"
+            " size = excluded.size",
+            rows,
+        )
+
+    def _op_run_update(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        for run_id, fields in rows:
+            bad = set(fields) - set(RUN_COLUMNS) or {"id"} & set(fields)
+            if bad:
+                raise UsageError(f"cannot update run fields: {sorted(bad)}")
+            cols = list(fields)
+            cur.execute(
+                f"UPDATE runs SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?",
+                [fields[c] for c in cols] + [run_id],
+            )
+
+    def _op_heartbeat(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        # A heartbeat also revives a run wrongly reaped while its kernel was cut off.
+        cur.executemany(
+            "UPDATE runs SET heartbeat_at = ?, status = CASE WHEN status = 'crashed'"
+            " THEN 'running' ELSE status END WHERE id = ? AND ended_at IS NULL",
+            [(ts, run_id) for run_id, ts in rows],
+        )
+
+    def _op_run_end(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cur.executemany(
+            "UPDATE runs SET status = ?, ended_at = ?, heartbeat_at = ?, last_seq = ?,"
+            " resources = ? WHERE id = ?",
+            [(st, end, end, last, res, rid) for rid, st, end, last, res in rows],
+        )
+
+    # ------------------------------------------------------------------ ids
+    def resolve_run_id(self, ref: str) -> str:
+        ref = (ref or "").strip()
+        if not ref or len(ref) > _MAX_ID_LEN or not all(c.isalnum() or c == "-" for c in ref):
+            raise NotFoundError(f"no run with id {one_line(ref, 80)!r}")
+        with self._cur() as cur:
+            cur.execute("SELECT id FROM runs WHERE id = ?", (ref,))
+            if cur.fetchone():
+                return ref
+            cur.execute(
+                "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY id LIMIT 6",
+                (len(ref), ref),
+            )
+            found = [r[0] for r in cur.fetchall()]
+        if not found:
+            raise NotFoundError(f"no run with id {ref!r}")
+        if len(found) > 1:
+            shown = ", ".join(found[:5]) + (", ..." if len(found) > 5 else "")
+            raise AmbiguousIdError(f"run id prefix {ref!r} matches several runs: {shown}")
+        return found[0]
+
+    # ------------------------------------------------------------------ crash detection
+    def reap(self) -> int:
+        now = time.time()
+        with self._cur() as cur:
+            cur.execute(
+                "SELECT id, host, pid, heartbeat_at, started_at FROM runs WHERE status = 'running'"
+            )
+            running = cur.fetchall()
+        dead = []
+        for run_id, host, pid, hb, started in running:
+            if host == self.host and pid:
+                alive = pid == os.getpid() or pid_alive(pid)
+            else:
+                alive = (hb or started) > now - self.heartbeat_timeout
+            if not alive:
+                dead.append((hb or started, run_id))
+        if dead:
+            with self._cur(write=True) as cur:
+                cur.executemany(
+                    "UPDATE runs SET status = 'crashed', ended_at = ?"
+                    " WHERE id = ? AND status = 'running'",
+                    dead,
+                )
+        return len(dead)
+
+    def _maybe_reap(self) -> None:
+        """Reap at most once a second: reads stay cheap under polling."""
+        now = time.monotonic()
+        if now - self._last_reap > 1.0:
+            self._last_reap = now
+            self.reap()
+
+    # ------------------------------------------------------------------ listing
+    def list_runs(
+        self,
+        filter: str | None = None,
+        sort: str | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        where, wparams = q.compile_filter(filter, self.backend.dialect)
+        order, oparams = q.compile_sort(sort, self.backend.dialect)
+        if limit is not None and (limit < 0 or limit > 1_000_000):
+            raise UsageError("limit must be between 0 and 1000000")
+        if offset < 0:
+            raise UsageError("offset must not be negative")
+        self._maybe_reap()
+        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        with self._cur() as cur:
+            cur.execute(f"SELECT count(*) FROM runs r WHERE {where}", wparams)
+            total = int(cur.fetchone()[0])
+            cur.execute(
+                f"SELECT {', '.join('r.' + c for c in SUMMARY_COLUMNS)} FROM runs r"
+                f" WHERE {where} ORDER BY {order}{page}",
+                list(wparams) + list(oparams),
+            )
+            rows = cur.fetchall()
+            runs = self._summaries(cur, rows)
+        return runs, total
+
+    def _summaries(self, cur: "_Cursor", rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+        runs = []
+        for row in rows:
+            r = dict(zip(SUMMARY_COLUMNS, row))
+            verdict = _loads(r.pop("verdict"))
+            runs.append(
+                {
+                    "id": r["id"],
+                    "name": r["name"],
+                    "experiment": r["experiment"],
+                    "status": r["status"],
+                    "started_at": iso(r["started_at"]),
+                    "ended_at": iso(r["ended_at"]),
+                    "duration_s": (r["ended_at"] - r["started_at"]) if r["ended_at"] else None,
+                    "user": r["user_name"],
+                    "host": r["host"],
+                    "parent": r["parent"],
+                    "notebook_path": r["notebook_path"],
+                    "verdict_status": verdict.get("status") if verdict else None,
+                    "params": {},
+                    "metrics": {},
+                    "tags": {},
+                }
+            )
+        by_id = {r["id"]: r for r in runs}
+        ids = list(by_id)
+        for i in range(0, len(ids), _CHUNK):
+            chunk = ids[i : i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            cur.execute(f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks})", chunk)
+            for run_id, key, value in cur.fetchall():
+                by_id[run_id]["params"][key] = param_from_json(value)
+            cur.execute(
+                f"SELECT run_id, key, value, special FROM latest_metrics WHERE run_id IN ({marks})",
+                chunk,
+            )
+            for run_id, key, value, special in cur.fetchall():
+                by_id[run_id]["metrics"][key] = metric_value(value, special)
+            cur.execute(f"SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})", chunk)
+            for run_id, key, value in cur.fetchall():
+                by_id[run_id]["tags"][key] = value
+        return runs
+
+    # ------------------------------------------------------------------ one run
+    def _run_row(self, cur: "_Cursor", run_id: str) -> dict[str, Any]:
+        cur.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?", (run_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise NotFoundError(f"no run with id {run_id!r}")
+        return dict(zip(RUN_COLUMNS, row))
+
+    def get_run(self, ref: str, series: bool = False) -> dict[str, Any]:
+        self._maybe_reap()
+        run_id = self.resolve_run_id(ref)
+        with self._cur() as cur:
+            row = self._run_row(cur, run_id)
+            summary = self._summaries(cur, [[row[c] for c in SUMMARY_COLUMNS]])[0]
+            run: dict[str, Any] = {
+                k: v for k, v in summary.items() if k not in ("verdict_status",)
+            }
+            run["note"] = row["note"]
+            run["verdict"] = _loads(row["verdict"])
+            run["kernel_name"] = row["kernel_name"]
+            run["kernel_id"] = row["kernel_id"]
+            run["position"] = {
+                "start_seq": row["start_seq"],
+                "cell_index": row["cell_index"],
+                "last_seq": row["last_seq"],
+            }
+            run["cells"] = self._cells(cur, row)
+            nb_cells = self._blob(cur, row["notebook_hash"])
+            run["notebook"] = {"path": row["notebook_path"], "cells": nb_cells or []}
+            env = self._blob(cur, row["env_hash"]) or {}
+            env["packages"] = self._packages(cur, row["packages_hash"])
+            env["imported"] = _loads(row["imported"], {})
+            env["env_vars"] = _loads(row["env_vars"], {})
+            if row["kernel_id"]:
+                cur.execute("SELECT seeds FROM kernels WHERE id = ?", (row["kernel_id"],))
+                k = cur.fetchone()
+                env["seeds"] = _loads(k[0], {}) if k else {}
+            run["environment"] = env
+            run["git"] = self._blob(cur, row["git_hash"])
+            run["resources"] = _loads(row["resources"], {})
+            run["extra"] = _loads(row["extra"], {})
+            cur.execute(
+                "SELECT name, sha256, size FROM artifacts WHERE run_id = ? ORDER BY name", (run_id,)
+            )
+            run["artifacts"] = [
+                {"name": n, "sha256": s, "size": z} for n, s, z in cur.fetchall()
+            ]
+            cur.execute(
+                "SELECT path, sha256, size FROM inputs WHERE run_id = ? ORDER BY path", (run_id,)
+            )
+            run["inputs"] = [{"path": p, "sha256": s, "size": z} for p, s, z in cur.fetchall()]
+            if series:
+                run["series"] = self._series(cur, run_id, None)
+            run["children"] = self._children(cur, run_id)
+        return run
+
+    def _cells(self, cur: "_Cursor", row: dict[str, Any]) -> list[dict[str, Any]]:
+        if not row["kernel_id"]:
+            return []
+        sql = (
+            "SELECT c.seq, c.execution_count, c.cell_id, c.sha256, s.source, c.error"
+            " FROM cells c LEFT JOIN sources s ON s.sha256 = c.sha256 WHERE c.kernel_id = ?"
+        )
+        args: list[Any] = [row["kernel_id"]]
+        if row["last_seq"] is not None:
+            sql += " AND c.seq <= ?"
+            args.append(row["last_seq"])
+        cur.execute(sql + " ORDER BY c.seq", args)
+        start = row["start_seq"] if row["start_seq"] is not None else 1 << 62
+        return [
+            {
+                "seq": seq,
+                "execution_count": ec,
+                "cell_id": cid,
+                "sha256": sha,
+                "source": src,
+                "error": bool(err),
+                "in_run": seq >= start,
+            }
+            for seq, ec, cid, sha, src, err in cur.fetchall()
+        ]
+
+    def _blob(self, cur: "_Cursor", h: str | None) -> Any:
+        if not h:
+            return None
+        cur.execute("SELECT data FROM blobs WHERE hash = ?", (h,))
+        r = cur.fetchone()
+        return json.loads(r[0]) if r else None
+
+    def _packages(self, cur: "_Cursor", set_hash: str | None) -> dict[str, str]:
+        if not set_hash:
+            return {}
+        cur.execute(
+            "SELECT name, version FROM package_versions WHERE set_hash = ? ORDER BY name",
+            (set_hash,),
+        )
+        return dict(cur.fetchall())
+
+    def _series(self, cur: "_Cursor", run_id: str, key: str | None) -> Any:
+        sql = "SELECT key, step, value, special, ts FROM metrics WHERE run_id = ?"
+        args: list[Any] = [run_id]
+        if key is not None:
+            sql += " AND key = ?"
+            args.append(key)
+        cur.execute(sql + " ORDER BY key, seq", args)
+        out: dict[str, list[dict[str, Any]]] = {}
+        for k, step, value, special, ts in cur.fetchall():
+            out.setdefault(k, []).append(
+                {"step": step, "value": metric_value(value, special), "timestamp": iso(ts)}
+            )
+        return out
+
+    def _children(self, cur: "_Cursor", run_id: str) -> list[dict[str, Any]]:
+        cur.execute(
+            f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM runs WHERE parent = ?"
+            " ORDER BY started_at",
+            (run_id,),
+        )
+        rows = cur.fetchall()
+        kids = self._summaries(cur, rows)
+        for kid, row in zip(kids, rows):
+            kid["verdict"] = _loads(row[SUMMARY_COLUMNS.index("verdict")])
+        return kids
+
+    def metric_series(self, ref: str, key: str) -> list[dict[str, Any]]:
+        run_id = self.resolve_run_id(ref)
+        with self._cur() as cur:
+            s = self._series(cur, run_id, key)
+        if key not in s:
+            raise NotFoundError(f"run {run_id} has no metric {one_line(key, 80)!r}")
+        return s[key]
+
+    def children(self, ref: str) -> list[dict[str, Any]]:
+        run_id = self.resolve_run_id(ref)
+        with self._cur() as cur:
+            return self._children(cur, run_id)
+
+    def artifact(self, ref: str, name: str) -> tuple[bytes, dict[str, Any]]:
+        run_id = self.resolve_run_id(ref)
+        with self._cur() as cur:
+            cur.execute(
+                "SELECT a.sha256, a.size, b.data FROM artifacts a JOIN artifact_blobs b"
+                " ON b.sha256 = a.sha256 WHERE a.run_id = ? AND a.name = ?",
+                (run_id, name),
+            )
+            r = cur.fetchone()
+        if r is None:
+            raise NotFoundError(f"run {run_id} has no artifact {one_line(name, 80)!r}")
+        return bytes(r[2]), {"name": name, "sha256": r[0], "size": r[1]}
+
+    # ------------------------------------------------------------------ edits
+    def update_run(
+        self,
+        ref: str,
+        name: str | None = None,
+        tags: dict[str, str | None] | None = None,
+        note: str | None = None,
+    ) -> dict[str, Any]:
+        run_id = self.resolve_run_id(ref)
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise UsageError("a run name must be a non-empty string")
+        if tags is not None and not isinstance(tags, dict):
+            raise UsageError("tags must be an object of name: value (null removes a tag)")
+        if note is not None and not isinstance(note, str):
+            raise UsageError("a note must be a string")
+        with self._cur(write=True) as cur:
+            if name is not None:
+                cur.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
+            if note is not None:
+                cur.execute("UPDATE runs SET note = ? WHERE id = ?", (note, run_id))
+            for key, value in (tags or {}).items():
+                if not isinstance(key, str) or not key:
+                    raise UsageError("a tag name must be a non-empty string")
+                if value is None:
+                    cur.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key))
+                else:
+                    self._op_tag(cur, [(run_id, key, str(value))])
+        return self.get_run(run_id)
+
+    def set_verdict(self, run_id: str, verdict: dict[str, Any]) -> None:
+        from ..jsonutil import dumps
+
+        with self._cur(write=True) as cur:
+            cur.execute("UPDATE runs SET verdict = ? WHERE id = ?", (dumps(verdict), run_id))
+
+    def delete_run(self, ref: str) -> None:
+        run_id = self.resolve_run_id(ref)
+        self._maybe_reap()
+        with self._cur(write=True) as cur:
+            cur.execute("SELECT status FROM runs WHERE id = ?", (run_id,))
+            r = cur.fetchone()
+            if r and r[0] == "running":
+                raise ConflictError(f"run {run_id} is still running; end it before deleting it")
+            for table in ("params", "metrics", "latest_metrics", "tags", "artifacts", "inputs"):
+                cur.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            cur.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            cur.execute(
+                "DELETE FROM artifact_blobs WHERE NOT EXISTS"
+                " (SELECT 1 FROM artifacts a WHERE a.sha256 = artifact_blobs.sha256)"
+            )
+
+    # ------------------------------------------------------------------ export / import
+    def export_runs(self, filter: str | None = None) -> Iterable[dict[str, Any]]:
+        where, wparams = q.compile_filter(filter, self.backend.dialect)
+        with self._cur() as cur:
+            cur.execute(f"SELECT r.id FROM runs r WHERE {where} ORDER BY r.started_at", wparams)
+            ids = [r[0] for r in cur.fetchall()]
+        for run_id in ids:
+            with self._cur() as cur:
+                yield self._export_one(cur, run_id)
+
+    def _export_one(self, cur: "_Cursor", run_id: str) -> dict[str, Any]:
+        import base64
+
+        row = self._run_row(cur, run_id)
+        doc: dict[str, Any] = {"format": "nbtrace-run/1", "run": row}
+
+        def rows(sql: str, args: Sequence[Any]) -> list[list[Any]]:
+            cur.execute(sql, args)
+            return [list(r) for r in cur.fetchall()]
+
+        doc["params"] = rows("SELECT key, value, num, text FROM params WHERE run_id = ?", [run_id])
+        doc["metrics"] = [
+            [k, s, st, ts, encode_float(metric_value(v, sp))]
+            for k, s, st, ts, v, sp in rows(
+                "SELECT key, seq, step, ts, value, special FROM metrics WHERE run_id = ?"
+                " ORDER BY key, seq",
+                [run_id],
+            )
+        ]
+        doc["tags"] = rows("SELECT key, value FROM tags WHERE run_id = ?", [run_id])
+        doc["inputs"] = rows("SELECT path, sha256, size FROM inputs WHERE run_id = ?", [run_id])
+        doc["artifacts"] = [
+            [n, s, z, base64.b64encode(bytes(d)).decode("ascii")]
+            for n, s, z, d in rows(
+                "SELECT a.name, a.sha256, a.size, b.data FROM artifacts a"
+                " JOIN artifact_blobs b ON b.sha256 = a.sha256 WHERE a.run_id = ?",
+                [run_id],
+            )
+        ]
+        kernel_id = row["kernel_id"]
+        doc["kernel"] = None
+        doc["cells"] = []
+        doc["sources"] = {}
+        if kernel_id:
+            k = rows(
+                "SELECT id, started_at, host, user_name, pid, kernel_name, executable,"
+                " notebook_path, seeds FROM kernels WHERE id = ?",
+                [kernel_id],
+            )
+            doc["kernel"] = k[0] if k else None
+            sql = (
+                "SELECT c.seq, c.execution_count, c.cell_id, c.sha256, c.error, s.source"
+                " FROM cells c LEFT JOIN sources s ON s.sha256 = c.sha256 WHERE c.kernel_id = ?"
+            )
+            args: list[Any] = [kernel_id]
+            if row["last_seq"] is not None:
+                sql += " AND c.seq <= ?"
+                args.append(row["last_seq"])
+            for seq, ec, cid, sha, err, src in rows(sql, args):
+                doc["cells"].append([seq, ec, cid, sha, err])
+                if src is not None:
+                    doc["sources"][sha] = src
+        doc["blobs"] = {}
+        for h in (row["notebook_hash"], row["env_hash"], row["git_hash"]):
+            if h:
+                b = rows("SELECT kind, data FROM blobs WHERE hash = ?", [h])
+                if b:
+                    doc["blobs"][h] = b[0]
+        doc["packages"] = (
+            rows(
+                "SELECT name, version FROM package_versions WHERE set_hash = ?",
+                [row["packages_hash"]],
+            )
+            if row["packages_hash"]
+            else []
+        )
+        return doc
+
+    def import_run(self, doc: dict[str, Any]) -> bool:
+        import base64
+
+        if not isinstance(doc, dict) or doc.get("format") != "nbtrace-run/1":
+            raise UsageError("not an nbtrace export (expected format nbtrace-run/1)")
+        try:
+            row = dict(doc["run"])
+            run_id = row["id"]
+            with self._cur() as cur:
+                cur.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,))
+                if cur.fetchone():
+                    return False
+            ops: list[Op] = []
+            if doc.get("kernel"):
+                ops.append(("kernel", *doc["kernel"]))
+            for sha, src in doc.get("sources", {}).items():
+                ops.append(("source", sha, src))
+            for seq, ec, cid, sha, err in doc.get("cells", []):
+                ops.append(("cell", row["kernel_id"], seq, ec, cid, sha, err))
+            for h, (kind, data) in doc.get("blobs", {}).items():
+                ops.append(("blob", h, kind, data))
+            if row.get("packages_hash") and doc.get("packages"):
+                ops.append(("packages", row["packages_hash"], [tuple(p) for p in doc["packages"]]))
+            ops.append(("run_start", {k: v for k, v in row.items() if k in RUN_COLUMNS}))
+            for key, value, num, text in doc.get("params", []):
+                ops.append(("param", run_id, key, value, num, text))
+            for key, seq, step, ts, value in doc.get("metrics", []):
+                ops.append(("metric", run_id, key, seq, step, ts, float(decode_float(value))))
+            for key, value in doc.get("tags", []):
+                ops.append(("tag", run_id, key, value))
+            for path, sha, size in doc.get("inputs", []):
+                ops.append(("input", run_id, path, sha, size))
+            for name, sha, size, data in doc.get("artifacts", []):
+                ops.append(("artifact", run_id, name, sha, size, base64.b64decode(data)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"malformed nbtrace export: {one_line(exc, 120)}") from None
+        self.apply(ops)
+        return True
+
+    # ------------------------------------------------------------------ jobs
+    def save_job(self, job: dict[str, Any]) -> None:
+        from ..jsonutil import dumps
+
+        row = {c: job.get(c) for c in JOB_COLUMNS}
+        for c in ("verdict", "progress", "request"):
+            if row[c] is not None and not isinstance(row[c], str):
+                row[c] = dumps(row[c])
+        cols = list(JOB_COLUMNS)
+        with self._cur(write=True) as cur:
+            cur.execute(
+                f"INSERT INTO jobs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                f" ON CONFLICT (id) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id"),
+                [row[c] for c in cols],
+            )
+
+    def _job(self, r: Sequence[Any]) -> dict[str, Any]:
+        job = dict(zip(JOB_COLUMNS, r))
+        for c in ("verdict", "progress", "request"):
+            job[c] = _loads(job[c])
+        return job
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        with self._cur() as cur:
+            cur.execute(f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs WHERE id = ?", (job_id,))
+            r = cur.fetchone()
+        if r is None:
+            raise NotFoundError(f"no job with id {one_line(job_id, 80)!r}")
+        return self._job(r)
+
+    def list_jobs(self, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
+        sql = f"SELECT {', '.join(JOB_COLUMNS)} FROM jobs"
+        args: list[Any] = []
+        if states:
+            sql += f" WHERE state IN ({','.join('?' * len(states))})"
+            args = list(states)
+        with self._cur() as cur:
+            cur.execute(sql + " ORDER BY created_at DESC", args)
+            return [self._job(r) for r in cur.fetchall()]
+
+
+_APPLY_ORDER = (
+    "kernel", "source", "blob", "packages", "run_start", "cell", "param", "metric", "tag",
+    "artifact", "input", "run_update", "heartbeat", "run_end",
+)
+
+
+class _Cursor:
+    """A cursor that rewrites placeholders for its backend."""
+
+    def __init__(self, cur: Any, backend: Backend) -> None:
+        self._cur = cur
+        self._b = backend
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        self._cur.execute(self._b.sql(sql), args)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            self._cur.executemany(self._b.sql(sql), rows)
+
+    def fetchone(self) -> Any:
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        return self._cur.fetchall()
+
+
+def _heartbeat_timeout() -> float:
+    from ..config import heartbeat_timeout
+
+    return heartbeat_timeout()

@@ -1,0 +1,550 @@
+"""The kernel-side core: runs, cells and capture, with no IPython in sight.
+
+Why a core object: magics and the Python API are two spellings of the same actions, and the
+replay engine needs the same behaviour in a fresh kernel. The adapter (``magics.py``) feeds
+:meth:`Tracker.cell_started` / :meth:`Tracker.cell_finished` from IPython's events and
+translates :class:`~nbtrace.errors.NBTraceError` into ``UsageError``.
+
+Cost model: everything that does not change within a kernel (machine, packages) is captured
+once and stored once (content-addressed); what may change between cells (git state, notebook
+file, imported modules) is cached per cell; metric calls only append to the writer's queue.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import math
+import os
+import secrets
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .errors import NBTraceError, UsageError, one_line
+from .jsonutil import param_number, param_to_json, to_plain
+from .store.base import Store, open_store
+from .writer import Writer
+
+MAX_NAME = 250
+MAX_VALUE = 65_536
+
+
+def new_id() -> str:
+    """A short unique run id (48 random bits, hex)."""
+    return secrets.token_hex(6)
+
+
+def check_name(kind: str, name: Any, limit: int = MAX_NAME) -> str:
+    """Validate a run/param/metric/tag name: a short printable string."""
+    if not isinstance(name, str):
+        raise UsageError(f"{kind} name must be a string, not {type(name).__name__}")
+    if not name or not name.strip():
+        raise UsageError(f"{kind} name must not be empty")
+    if len(name) > limit:
+        raise UsageError(f"{kind} name is {len(name)} characters long; the limit is {limit}")
+    if not name.isprintable():
+        raise UsageError(f"{kind} name {one_line(name, 60)!r} contains control characters")
+    return name
+
+
+@dataclass
+class ReplayPlan:
+    """What a re-execution kernel must do (set by the rerun engine via ``NBTRACE_REPLAY``)."""
+
+    parent: str
+    target_seq: int
+    target_index: int
+    overrides: dict[str, Any] = field(default_factory=dict)
+    user: str | None = None
+    job: str | None = None
+    run_id: str | None = None
+
+    @classmethod
+    def from_env(cls) -> "ReplayPlan | None":
+        raw = os.environ.get("NBTRACE_REPLAY")
+        if not raw:
+            return None
+        d = json.loads(raw)
+        return cls(
+            parent=d["parent"],
+            target_seq=int(d["target_seq"]),
+            target_index=int(d["target_index"]),
+            overrides=d.get("overrides") or {},
+            user=d.get("user"),
+            job=d.get("job"),
+            run_id=d.get("run_id"),
+        )
+
+
+@dataclass
+class Run:
+    """The active run's in-kernel state."""
+
+    id: str
+    name: str
+    ghost: bool = False
+    metric_seq: int = 0
+    metric_keys: set[str] = field(default_factory=set)
+    meter: Any = None
+
+
+class Tracker:
+    """One per kernel process: records cells, runs, params, metrics."""
+
+    def __init__(
+        self,
+        location: str | None = None,
+        warn: Callable[[str], None] | None = None,
+        kernel_name: str | None = None,
+        store: Store | None = None,
+    ) -> None:
+        from .capture import seeds as seeds_mod
+        from .config import is_postgres_url, jupyter_data_dir, resolve_db_location
+
+        self.location = resolve_db_location(location)
+        self.warn = warn or _default_warn
+        self.store = store or open_store(self.location)
+        self.kernel_id = secrets.token_hex(8)
+        self.kernel_name = kernel_name or os.environ.get("NBTRACE_KERNEL_NAME")
+        self.kernel_started = time.time()
+        self.host = socket.gethostname()
+        self.user = _user()
+        self.replay = ReplayPlan.from_env()
+        if self.replay and self.replay.user:
+            self.user = self.replay.user
+        enabled = os.environ.get("NBTRACE_SEED_RNG", "1") not in ("0", "false", "no")
+        self.seeds = seeds_mod.install_seeds(seeds_mod.seeds_from_env(), enabled=enabled)
+        self.seq = 0
+        self.cell_index = 0
+        self.cell_error = False
+        self.active: Run | None = None
+        self.pending_params: dict[str, Any] = {}
+        self._kernel_written = False
+        self._emitted: set[str] = set()
+        self._cell_cache: dict[str, Any] = {}
+        self._kernel_cache: dict[str, Any] = {}
+        spool = None if not is_postgres_url(self.location) else jupyter_data_dir() / "nbtrace" / "spool"
+        self.writer = Writer(
+            self.store,
+            self.warn,
+            interval=float(os.environ.get("NBTRACE_FLUSH_INTERVAL", "1.0")),
+            spool_dir=spool,
+            location_key=self.store.display_location,
+        )
+        self._last_heartbeat = 0.0
+        self.writer.start(tick=self._heartbeat)
+        if spool is not None:
+            self._sync_spool(spool)
+
+    # ------------------------------------------------------------------ cells
+    def record_history(self, cells: list[tuple[int | None, str]]) -> None:
+        """Record cells that ran before nbtrace was loaded (from the kernel's history)."""
+        for count, source in cells:
+            self._record_cell(source, None, count)
+
+    def cell_started(self, source: str, cell_id: str | None, execution_count: int | None) -> None:
+        """A cell is about to run (IPython's ``pre_run_cell``)."""
+        self.cell_index = 0
+        self.cell_error = False
+        self._cell_cache.clear()
+        self._record_cell(source, cell_id, execution_count)
+
+    def _record_cell(self, source: str, cell_id: str | None, count: int | None) -> None:
+        from .capture.hashing import sha256_text
+
+        self.seq += 1
+        sha = sha256_text(source)
+        self._ensure_kernel()
+        if sha not in self._emitted:
+            self._emitted.add(sha)
+            self.writer.submit(("source", sha, source))
+        self.writer.submit(("cell", self.kernel_id, self.seq, count, cell_id, sha, 0))
+        self._last_cell = (self.seq, count, cell_id, sha)
+
+    def cell_finished(self, error: bool) -> None:
+        """A cell finished (``post_run_cell``): mark errors, make everything durable."""
+        git = self._cell_cache.get("git")
+        if git is not None:
+            git.join()
+        if error and getattr(self, "_last_cell", None):
+            seq, count, cell_id, sha = self._last_cell
+            self.writer.submit(("cell", self.kernel_id, seq, count, cell_id, sha, 1))
+        self.flush()
+
+    def flush(self) -> bool:
+        """Write everything queued now."""
+        return self.writer.flush()
+
+    # ------------------------------------------------------------------ capture
+    def _ensure_kernel(self) -> None:
+        if self._kernel_written:
+            return
+        self._kernel_written = True
+        self.writer.submit(
+            (
+                "kernel",
+                self.kernel_id,
+                self.kernel_started,
+                self.host,
+                self.user,
+                os.getpid(),
+                self.kernel_name,
+                sys.executable,
+                self._notebook_path(),
+                json.dumps(self.seeds),
+            )
+        )
+
+    def _notebook_path(self) -> str | None:
+        from .capture.notebook import notebook_path
+
+        return notebook_path()
+
+    def _blob(self, kind: str, data: Any) -> str:
+        from .capture.hashing import stable_hash
+
+        h = stable_hash([kind, data])
+        if h not in self._emitted:
+            self._emitted.add(h)
+            self.writer.submit(("blob", h, kind, json.dumps(data, sort_keys=True, default=str)))
+        return h
+
+    def _git_async(self, folder: str) -> "_GitCapture":
+        """Git state of ``folder``, computed off the user's thread (a subprocess costs ms)."""
+        cap = _GitCapture(self, folder)
+        cap.start()
+        return cap
+
+    def _capture_start(self) -> dict[str, Any]:
+        """The run row's captured fields (cached per kernel / per cell as described above)."""
+        from .capture import environment as env
+        from .capture import notebook as nb
+        from .capture.hashing import stable_hash
+
+        kc, cc = self._kernel_cache, self._cell_cache
+        if "env_hash" not in kc:
+            kc["env_hash"] = self._blob("environment", env.system_info())
+        pkey = env.packages_cache_key()
+        if kc.get("pkey") != pkey:
+            pkgs = env.installed_packages()
+            set_hash = stable_hash(sorted(pkgs.items()))
+            kc.update(pkey=pkey, packages=pkgs, packages_hash=set_hash)
+            if set_hash not in self._emitted:
+                self._emitted.add(set_hash)
+                self.writer.submit(("packages", set_hash, sorted(pkgs.items())))
+        nmods = len(sys.modules)
+        if kc.get("nmods") != nmods:
+            kc["nmods"] = nmods
+            kc["imported"] = json.dumps(env.imported_modules(kc["packages"]), sort_keys=True)
+        if "nb" not in cc:
+            path = self._notebook_path()
+            cells = nb.notebook_cell_hashes(path) if path else []
+            cc["nb"] = (path, self._blob("notebook", cells) if path else None)
+            folder = os.path.dirname(path) if path else os.getcwd()
+            cc["git"] = self._git_async(folder)
+            cc["env_vars"] = json.dumps(env.env_vars(None), sort_keys=True)
+        path, nb_hash = cc["nb"]
+        return {
+            "notebook_path": path,
+            "notebook_hash": nb_hash,
+            "env_hash": kc["env_hash"],
+            "packages_hash": kc["packages_hash"],
+            "imported": kc["imported"],
+            "git_hash": None,
+            "env_vars": cc["env_vars"],
+        }
+
+    # ------------------------------------------------------------------ runs
+    def start_run(
+        self,
+        name: str,
+        experiment: str | None = None,
+        tags: dict[str, Any] | None = None,
+    ) -> Run:
+        """Start a run (finishing the active one first)."""
+        from .capture.resources import ResourceMeter
+
+        name = check_name("run", name, 1000)
+        if experiment is not None:
+            experiment = check_name("experiment", experiment, 1000)
+        tags = {check_name("tag", k): _tag_value(v) for k, v in (tags or {}).items()}
+        if self.active is not None:
+            self.end_run()
+        index = self.cell_index
+        self.cell_index += 1
+        ghost = False
+        run_id = new_id()
+        parent = None
+        if self.replay is not None:
+            ghost = (self.seq, index) != (self.replay.target_seq, self.replay.target_index)
+            if not ghost:
+                parent = self.replay.parent
+                run_id = self.replay.run_id or run_id
+        run = Run(id=run_id, name=name, ghost=ghost)
+        self.active = run
+        if ghost:
+            return run
+        self._ensure_kernel()
+        row = self._capture_start()
+        now = time.time()
+        row.update(
+            id=run_id,
+            name=name,
+            experiment=experiment,
+            status="running",
+            started_at=now,
+            heartbeat_at=now,
+            user_name=self.user,
+            host=self.host,
+            pid=os.getpid(),
+            kernel_id=self.kernel_id,
+            kernel_name=self.kernel_name,
+            start_seq=self.seq,
+            cell_index=index,
+            parent=parent,
+        )
+        if self.replay is not None and self.replay.job:
+            row["extra"] = json.dumps({"job": self.replay.job})
+        self.writer.submit(("run_start", row))
+        self._cell_cache["git"].attach(run_id)
+        for k, v in tags.items():
+            self.writer.submit(("tag", run_id, k, v))
+        pending, self.pending_params = self.pending_params, {}
+        for k, v in pending.items():
+            self._submit_param(run, k, v)
+        run.meter = ResourceMeter()
+        run.meter.start()
+        return run
+
+    def end_run(self, status: str = "finished") -> Run | None:
+        """End the active run (no-op when there is none)."""
+        if status not in ("finished", "failed"):
+            raise UsageError(f"status must be 'finished' or 'failed', not {one_line(status, 40)!r}")
+        run, self.active = self.active, None
+        if run is None or run.ghost:
+            return run
+        resources = run.meter.stop() if run.meter else {}
+        self.writer.submit(
+            ("run_end", run.id, status, time.time(), self.seq, json.dumps(resources))
+        )
+        self.flush()
+        return run
+
+    def _heartbeat(self) -> None:
+        run = self.active
+        now = time.time()
+        if run is not None and not run.ghost and now - self._last_heartbeat >= _hb_interval():
+            self._last_heartbeat = now
+            self.writer.submit(("heartbeat", run.id, now))
+
+    def _require_run(self) -> Run:
+        if self.active is None:
+            raise UsageError("no active run: start one with %track_run NAME or nbtrace.start_run()")
+        return self.active
+
+    # ------------------------------------------------------------------ params, metrics, tags
+    def override(self, key: str) -> tuple[bool, Any]:
+        """``(True, value)`` when a re-execution overrides parameter ``key``."""
+        if self.replay is not None and key in self.replay.overrides:
+            return True, self.replay.overrides[key]
+        return False, None
+
+    def log_param(self, key: str, value: Any) -> Any:
+        """Log a parameter; returns the value to use (the override when re-executing)."""
+        check_name("param", key)
+        has, over = self.override(key)
+        if has:
+            value = over
+        value = to_plain(value)
+        if isinstance(value, str) and len(value) > MAX_VALUE:
+            raise UsageError(
+                f"param {key!r} is {len(value)} characters long; the limit is {MAX_VALUE}"
+            )
+        if self.active is None:
+            self.pending_params[key] = value
+        elif not self.active.ghost:
+            self._submit_param(self.active, key, value)
+        return value
+
+    def _submit_param(self, run: Run, key: str, value: Any) -> None:
+        text = value if isinstance(value, str) else param_to_json(value)
+        if len(text) > MAX_VALUE:
+            raise UsageError(f"param {key!r} is too large to record ({len(text)} characters)")
+        self.writer.submit(("param", run.id, key, param_to_json(value), param_number(value), text))
+
+    def log_metric(self, key: str, value: Any, step: Any = None) -> None:
+        """Log a metric value (hot path: validation is cached per key)."""
+        run = self.active
+        if run is None:
+            self._require_run()
+            return
+        if key not in run.metric_keys:
+            check_name("metric", key)
+            run.metric_keys.add(key)
+        if type(value) is not float:
+            value = _metric_value(key, value)
+        if step is not None and type(step) is not int:
+            step = _step(step)
+        if run.ghost:
+            return
+        run.metric_seq += 1
+        self.writer.pending.append(
+            ("metric", run.id, key, run.metric_seq, step, time.time(), value)
+        )
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag on the active run."""
+        run = self._require_run()
+        check_name("tag", key)
+        value = _tag_value(value)
+        if not run.ghost:
+            self.writer.submit(("tag", run.id, key, value))
+
+    def log_artifact(self, path: str, name: str | None = None) -> dict[str, Any]:
+        """Store a file's content with the active run, addressed by its sha256."""
+        run = self._require_run()
+        p = Path(path)
+        if not p.is_file():
+            raise UsageError(f"no such file: {one_line(path, 200)}")
+        name = check_name("artifact", name or p.name, 1000)
+        data = p.read_bytes()
+        import hashlib
+
+        sha = hashlib.sha256(data).hexdigest()
+        if not run.ghost:
+            self.writer.submit(("artifact", run.id, name, sha, len(data), data))
+        return {"name": name, "sha256": sha, "size": len(data)}
+
+    def log_input(self, path: str) -> dict[str, Any]:
+        """Record a data file's fingerprint (sha256 and size) with the active run."""
+        from .capture.hashing import sha256_file
+
+        run = self._require_run()
+        p = Path(path)
+        if not p.is_file():
+            raise UsageError(f"no such file: {one_line(path, 200)}")
+        sha, size = sha256_file(str(p))
+        full = str(p.resolve())
+        if not run.ghost:
+            self.writer.submit(("input", run.id, full, sha, size))
+        return {"path": full, "sha256": sha, "size": size}
+
+    # ------------------------------------------------------------------ lifecycle
+    def _sync_spool(self, spool: Path) -> None:
+        from .writer import sync_spool
+
+        try:
+            files, ops = sync_spool(self.store, spool, self.store.display_location)
+        except NBTraceError:
+            return
+        if files:
+            self.warn(f"nbtrace: uploaded {ops} writes saved by an earlier session")
+
+    def close(self) -> None:
+        """At kernel exit: end the active run and write (or spool) everything."""
+        git = self._cell_cache.get("git")
+        if git is not None:
+            git.join()
+        if self.active is not None:
+            try:
+                self.end_run()
+            except NBTraceError:
+                pass
+        self.writer.close()
+
+
+class _GitCapture:
+    """One cell's git capture on a thread; runs started meanwhile get it by a run update."""
+
+    def __init__(self, tracker: Tracker, folder: str) -> None:
+        import threading
+
+        self.tracker = tracker
+        self.folder = folder
+        self.hash: str | None = None
+        self.done = False
+        self.runs: list[str] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="nbtrace-git", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        from .capture.git import git_state
+
+        try:
+            state = git_state(self.folder)
+            h = self.tracker._blob("git", state) if state else None
+        except Exception:  # noqa: BLE001 - capture must never break the user's cell
+            h = None
+        with self._lock:
+            self.hash, self.done = h, True
+            for run_id in self.runs:
+                if h:
+                    self.tracker.writer.submit(("run_update", run_id, {"git_hash": h}))
+
+    def attach(self, run_id: str) -> None:
+        """Give ``run_id`` this cell's git state, now or when it is known."""
+        with self._lock:
+            if not self.done:
+                self.runs.append(run_id)
+                return
+        if self.hash:
+            self.tracker.writer.submit(("run_update", run_id, {"git_hash": self.hash}))
+
+    def join(self, timeout: float = 10.0) -> None:
+        self._thread.join(timeout)
+
+
+def _default_warn(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def _hb_interval() -> float:
+    from .config import heartbeat_interval
+
+    return heartbeat_interval()
+
+
+def _metric_value(key: str, value: Any) -> float:
+    if isinstance(value, bool) or isinstance(value, str):
+        raise UsageError(f"metric {key!r} must be a number, not {type(value).__name__}")
+    try:
+        v = float(to_plain(value))
+    except (TypeError, ValueError):
+        raise UsageError(
+            f"metric {key!r} must be a number, not {one_line(type(value).__name__, 40)}"
+        ) from None
+    return v
+
+
+def _step(step: Any) -> int:
+    step = to_plain(step)
+    if isinstance(step, bool) or not isinstance(step, (int, float)):
+        raise UsageError(f"step must be an integer, not {one_line(repr(step), 40)}")
+    if isinstance(step, float):
+        if not math.isfinite(step) or step != int(step):
+            raise UsageError(f"step must be an integer, not {step!r}")
+    step = int(step)
+    if abs(step) > 2**62:
+        raise UsageError("step is out of range")
+    return step
+
+
+def _tag_value(value: Any) -> str:
+    s = value if isinstance(value, str) else json.dumps(to_plain(value), default=str)
+    if len(s) > MAX_VALUE:
+        raise UsageError(f"tag value is {len(s)} characters long; the limit is {MAX_VALUE}")
+    return s
