@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -106,6 +107,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # noqa: BLE001 - a bug must still read as one line
+        if os.environ.get("NBTRACE_DEBUG"):
+            raise
+        print(
+            f"nbtrace: internal error: {type(exc).__name__}: {one_line(exc, 300)}"
+            " (set NBTRACE_DEBUG=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def _store(args: argparse.Namespace) -> Any:

@@ -260,7 +260,7 @@ class CellEvents:
     def pre_run_cell(self, info: Any) -> None:
         try:
             api.tracker().cell_started(
-                info.raw_cell, getattr(info, "cell_id", None), self.shell.execution_count
+                info.raw_cell, getattr(info, "cell_id", None), _current_count(self.shell, False)
             )
         except NBTraceError as exc:
             print(f"nbtrace: {exc}")
@@ -275,6 +275,19 @@ class CellEvents:
 _events: CellEvents | None = None
 
 
+def _current_count(shell: Any, stored: bool) -> int | None:
+    """The running cell's execution count, from the input history.
+
+    Why not ``shell.execution_count``: ipykernel 7 increments it before ``pre_run_cell``
+    while IPython's terminal does not. The history holds ``['', cell 1, ...]``; the running
+    cell is already stored (``stored``) once its code executes, not yet at ``pre_run_cell``.
+    """
+    hist = getattr(shell.history_manager, "input_hist_raw", None)
+    if hist is None:
+        return None
+    return len(hist) - 1 if stored else len(hist)
+
+
 def load(shell: Any) -> None:
     """Register magics and events; record the cells that ran before loading."""
     global _events
@@ -283,6 +296,7 @@ def load(shell: Any) -> None:
     except NBTraceError as exc:
         raise UsageError(f"nbtrace cannot start: {exc}") from None
     shell.register_magics(TrackMagics)
+    shell.set_custom_exc((NBTraceError,), _show_nbtrace_error)
     if _events is None:
         _events = CellEvents(shell)
         hist = list(getattr(shell.history_manager, "input_hist_raw", []) or [])
@@ -290,14 +304,21 @@ def load(shell: Any) -> None:
         earlier = [(i, src) for i, src in enumerate(hist[1:-1], start=1)]
         tracker.record_history(earlier)
         current = hist[-1] if len(hist) > 1 else "%load_ext nbtrace"
-        tracker.cell_started(current, None, shell.execution_count)
+        tracker.cell_started(current, None, _current_count(shell, True))
         shell.events.register("pre_run_cell", _events.pre_run_cell)
         shell.events.register("post_run_cell", _events.post_run_cell)
+
+
+def _show_nbtrace_error(shell: Any, etype: type, value: BaseException, tb: Any,
+                        tb_offset: Any = None) -> None:
+    """Show an nbtrace error from the Python API as one line, like a ``UsageError``."""
+    shell._showtraceback(etype, value, [f"{etype.__name__}: {one_line(value, 500)}"])
 
 
 def unload(shell: Any) -> None:
     """Unregister events and write everything pending."""
     global _events
+    shell.set_custom_exc((), None)
     if _events is not None:
         for name in ("pre_run_cell", "post_run_cell"):
             try:

@@ -307,8 +307,10 @@ class Tracker:
             cell_index=index,
             parent=parent,
         )
+        extra: dict[str, Any] = {"cwd": os.getcwd()}
         if self.replay is not None and self.replay.job:
-            row["extra"] = json.dumps({"job": self.replay.job})
+            extra["job"] = self.replay.job
+        row["extra"] = json.dumps(extra)
         self.writer.submit(("run_start", row))
         self._cell_cache["git"].attach(run_id)
         for k, v in tags.items():
