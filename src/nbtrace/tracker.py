@@ -152,6 +152,8 @@ class Tracker:
         self.cell_error = False
         self._cell_cache.clear()
         self._record_cell(source, cell_id, execution_count)
+        # Durable soon even if this cell never ends (a kernel killed mid-cell).
+        self.writer.kick()
 
     def _record_cell(self, source: str, cell_id: str | None, count: int | None) -> None:
         from .capture.hashing import sha256_text

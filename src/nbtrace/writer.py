@@ -50,6 +50,7 @@ class Writer:
         self._flush_lock = threading.Lock()
         self._failing = False
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._tick: Callable[[], None] | None = None
         self.spool_dir = spool_dir
@@ -109,8 +110,16 @@ class Writer:
         self._thread.start()
         atexit.register(self.close)
 
+    def kick(self) -> None:
+        """Ask the background thread to flush now (never blocks the caller)."""
+        self._wake.set()
+
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 if self._tick is not None:
                     self._tick()
@@ -122,6 +131,7 @@ class Writer:
     def close(self) -> None:
         """Stop the thread, flush, and spool what could not be written."""
         self._stop.set()
+        self._wake.set()
         if not self.flush():
             self.spool()
 
