@@ -11,6 +11,7 @@ import nbformat
 import pytest
 
 from nbtrace.kernelclient import CellIdNotebookClient
+from pgcluster import *  # noqa: F401,F403  (PostgreSQL fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +26,11 @@ def make_notebook(cells: list[str]) -> Any:
     """A notebook of code cells (``nbformat`` v4 with cell ids)."""
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb
 
 
@@ -65,7 +70,8 @@ def _python3_kernel_is_this_venv() -> None:
 
     spec = KernelSpecManager().get_kernel_spec("python3")
     exe = spec.argv[0]
-    if exe not in (sys.executable, "python", "python3") and Path(exe).resolve() != Path(
-        sys.executable
-    ).resolve():
+    if (
+        exe not in (sys.executable, "python", "python3")
+        and Path(exe).resolve() != Path(sys.executable).resolve()
+    ):
         pytest.exit(f"the python3 kernel runs {exe}, not {sys.executable}", returncode=3)

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from conftest import make_notebook, run_notebook
 
+from conftest import make_notebook, run_notebook
 from nbtrace.store.base import open_store
 
 GOOD_BEFORE = [
@@ -68,8 +68,9 @@ def _error(cell: Any) -> Any:
             return SimpleNamespace(ename=o.ename, evalue=o.evalue, traceback=o.traceback)
         if o.output_type == "stream" and o.name == "stderr" and o.text.startswith("UsageError:"):
             text = o.text.rstrip("\n")
-            return SimpleNamespace(ename="UsageError", evalue=text[len("UsageError: "):],
-                                   traceback=[text])
+            return SimpleNamespace(
+                ename="UsageError", evalue=text[len("UsageError: ") :], traceback=[text]
+            )
     return None
 
 

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_notebook, run_notebook
 from jupyter_client.manager import start_new_kernel
 
+from conftest import make_notebook, run_notebook
 from nbtrace.store.base import open_store
 
 LOOP = (

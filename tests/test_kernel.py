@@ -15,8 +15,8 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import make_notebook, run_notebook
 
+from conftest import make_notebook, run_notebook
 from nbtrace.store.base import open_store
 
 SECRET_TOKEN = "tok-SECRET-9f8e7d"
@@ -43,7 +43,10 @@ CELLS = [
 def _git(cwd: Path, *args: str) -> str:
     return subprocess.run(
         ["git", "-c", "user.email=t@example.com", "-c", "user.name=T", *args],
-        cwd=cwd, check=True, capture_output=True, text=True,
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
 
 
@@ -70,16 +73,27 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     runs, total = store.list_runs(limit=None, sort="started_at")
     by_name = {r["name"]: store.get_run(r["id"], series=True) for r in runs}
     store.close()
-    return {"work": work, "db": db, "nb": executed, "runs": by_name, "total": total,
-            "path": work / "nb.ipynb"}
+    return {
+        "work": work,
+        "db": db,
+        "nb": executed,
+        "runs": by_name,
+        "total": total,
+        "path": work / "nb.ipynb",
+    }
 
 
 def test_runs_and_statuses(recorded: dict[str, Any]) -> None:
     runs = recorded["runs"]
     assert recorded["total"] == 7
     assert {n: r["status"] for n, r in runs.items()} == {
-        "first": "finished", "second": "failed", "third": "finished",
-        "loop0": "finished", "loop1": "finished", "loop2": "finished", "files": "finished",
+        "first": "finished",
+        "second": "failed",
+        "third": "finished",
+        "loop0": "finished",
+        "loop1": "finished",
+        "loop2": "finished",
+        "files": "finished",
     }
     # the failing %%track_run cell still re-raised for the user
     err = [o for o in recorded["nb"].cells[7].outputs if o.output_type == "error"]
@@ -94,10 +108,12 @@ def test_params_metrics_tags(recorded: dict[str, Any]) -> None:
     assert first["params"] == {"alpha": 0.5, "l1_ratio": 1.0, "label": "enet"}
     assert first["experiment"] == "exp1"
     assert first["tags"] == {"model": "enet", "owner": "ana"}
-    mse = 0.5 ** 0.5
+    mse = 0.5**0.5
     assert first["metrics"] == {"mse": pytest.approx(mse * 2), "r2": 0.9}
     assert [(p["step"], p["value"]) for p in first["series"]["mse"]] == [
-        (3, pytest.approx(mse)), (4, pytest.approx(mse * 2))]
+        (3, pytest.approx(mse)),
+        (4, pytest.approx(mse * 2)),
+    ]
     loops = [recorded["runs"][f"loop{i}"] for i in range(3)]
     assert [r["params"]["i"] for r in loops] == [0, 1, 2]
     assert [r["metrics"]["v"] for r in loops] == [0.0, 1.5, 3.0]
@@ -127,8 +143,9 @@ def test_notebook_and_git(recorded: dict[str, Any]) -> None:
     path = recorded["path"]
     assert first["notebook"]["path"] == str(path)
     saved = nbformat.read(path, as_version=4)
-    expect = [hashlib.sha256(c.source.encode()).hexdigest() for c in saved.cells
-              if c.cell_type == "code"]
+    expect = [
+        hashlib.sha256(c.source.encode()).hexdigest() for c in saved.cells if c.cell_type == "code"
+    ]
     assert first["notebook"]["cells"] == expect
     git = first["git"]
     assert git["commit"] == _git(recorded["work"], "rev-parse", "HEAD")
@@ -148,8 +165,16 @@ def test_environment(recorded: dict[str, Any]) -> None:
     import numpy
 
     assert env["imported"]["numpy"] == numpy.__version__
-    for key in ("python", "executable", "platform", "hostname", "cpu", "cpu_count",
-                "memory_bytes", "gpus"):
+    for key in (
+        "python",
+        "executable",
+        "platform",
+        "hostname",
+        "cpu",
+        "cpu_count",
+        "memory_bytes",
+        "gpus",
+    ):
         assert key in env
     assert env["gpus"] == [] or isinstance(env["gpus"], list)
     assert env["env_vars"]["MY_SETTING"] == "visible-value"
@@ -183,10 +208,16 @@ def test_secrets_absent_from_database_bytes(recorded: dict[str, Any]) -> None:
 def test_artifacts_and_inputs(recorded: dict[str, Any]) -> None:
     files = recorded["runs"]["files"]
     data = b"a,b\n1,2\n"
-    assert files["inputs"] == [{"path": str(recorded["work"] / "data.csv"),
-                                "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}]
-    assert files["artifacts"] == [{"name": "plot.svg",
-                                   "sha256": hashlib.sha256(b"<svg/>").hexdigest(), "size": 6}]
+    assert files["inputs"] == [
+        {
+            "path": str(recorded["work"] / "data.csv"),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+        }
+    ]
+    assert files["artifacts"] == [
+        {"name": "plot.svg", "sha256": hashlib.sha256(b"<svg/>").hexdigest(), "size": 6}
+    ]
     store = open_store(recorded["db"])
     content, meta = store.artifact(files["id"], "plot.svg")
     assert content == b"<svg/>"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import atexit
 import threading
-from typing import Any, Iterator, Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from .errors import UsageError
 from .tracker import Run, Tracker

@@ -12,7 +12,8 @@ import csv
 import json
 import os
 import sys
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .errors import NBTraceError, UsageError, one_line
 from .jsonutil import dumps
@@ -29,8 +30,11 @@ VERBS: dict[str, str] = {
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="store location: SQLite file or postgresql:// URL"
-                   " (default: $NBTRACE_DB, else the Jupyter data dir)")
+    p.add_argument(
+        "--db",
+        help="store location: SQLite file or postgresql:// URL"
+        " (default: $NBTRACE_DB, else the Jupyter data dir)",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
 
 
@@ -44,9 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", help=VERBS["runs"], description=VERBS["runs"])
     _common(p)
-    p.add_argument("--filter", "-f", help="query, e.g. \"params.alpha > 0.1 and metrics.mse < 3000\"")
-    p.add_argument("--sort", "-s", help="sort key, e.g. -metrics.mse or started_at (default: newest first)")
-    p.add_argument("--limit", "-n", type=int, default=50, help="at most N runs (0: all; default 50)")
+    p.add_argument("--filter", "-f", help='query, e.g. "params.alpha > 0.1 and metrics.mse < 3000"')
+    p.add_argument(
+        "--sort", "-s", help="sort key, e.g. -metrics.mse or started_at (default: newest first)"
+    )
+    p.add_argument(
+        "--limit", "-n", type=int, default=50, help="at most N runs (0: all; default 50)"
+    )
     p.add_argument("--offset", type=int, default=0, help="skip the first N runs")
 
     p = sub.add_parser("show", help=VERBS["show"], description=VERBS["show"])
@@ -61,11 +69,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rerun", help=VERBS["rerun"], description=VERBS["rerun"])
     _common(p)
     p.add_argument("run", help="run id or unique prefix")
-    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                   help="override a parameter (VALUE is JSON when it parses, else a string)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a parameter (VALUE is JSON when it parses, else a string)",
+    )
     p.add_argument("--kernel", help="kernel spec name (default: the recorded one)")
-    p.add_argument("--tolerance", type=float, default=None,
-                   help="relative tolerance for within_tolerance (default 1e-9)")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="relative tolerance for within_tolerance (default 1e-9)",
+    )
     p.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
 
     p = sub.add_parser("export", help=VERBS["export"], description=VERBS["export"])
@@ -92,7 +109,7 @@ def _version() -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_dash_values(list(sys.argv[1:] if argv is None else argv)))
     if not args.verb:
         parser.print_help()
         return 2
@@ -118,6 +135,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def _join_dash_values(argv: list[str]) -> list[str]:
+    """``--sort -metrics.mse`` → ``--sort=-metrics.mse`` (a leading dash means descending,
+    which argparse would otherwise read as an option)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("--sort", "-s") and i + 1 < len(argv) and argv[i + 1].startswith("-"):
+            out.append(f"--sort={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
 def _store(args: argparse.Namespace) -> Any:
     from .store.base import open_store
 
@@ -132,8 +165,9 @@ def _emit_json(obj: Any) -> None:
 def cmd_runs(args: argparse.Namespace) -> int:
     store = _store(args)
     limit = None if args.limit == 0 else args.limit
-    runs, total = store.list_runs(filter=args.filter, sort=args.sort, limit=limit,
-                                  offset=args.offset)
+    runs, total = store.list_runs(
+        filter=args.filter, sort=args.sort, limit=limit, offset=args.offset
+    )
     if args.json:
         _emit_json({"runs": runs, "total": total})
         return 0
@@ -144,8 +178,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     mkeys = sorted({k for r in runs for k in r["metrics"]})[:6]
     header = ["id", "name", "status", "started", "dur"] + pkeys + mkeys
     rows = [
-        [r["id"], _clip(r["name"], 30), r["status"], (r["started_at"] or "")[:19].replace("T", " "),
-         _dur(r["duration_s"])]
+        [
+            r["id"],
+            _clip(r["name"], 30),
+            r["status"],
+            (r["started_at"] or "")[:19].replace("T", " "),
+            _dur(r["duration_s"]),
+        ]
         + [_fmt(r["params"].get(k)) for k in pkeys]
         + [_fmt(r["metrics"].get(k)) for k in mkeys]
         for r in runs
@@ -165,13 +204,18 @@ def cmd_show(args: argparse.Namespace) -> int:
     out = print
     out(f"run {run['id']}  {_clip(run['name'], 80)}  [{run['status']}]")
     out(f"  experiment: {run['experiment'] or '-'}   user: {run['user']}@{run['host']}")
-    out(f"  started: {run['started_at']}   ended: {run['ended_at'] or '-'}"
-        f"   duration: {_dur(run['duration_s'])}")
+    out(
+        f"  started: {run['started_at']}   ended: {run['ended_at'] or '-'}"
+        f"   duration: {_dur(run['duration_s'])}"
+    )
     if run["parent"]:
         v = run.get("verdict") or {}
         out(f"  re-executes: {run['parent']}   verdict: {v.get('status', '-')}")
-    for title, group in (("params", run["params"]), ("metrics", run["metrics"]),
-                         ("tags", run["tags"])):
+    for title, group in (
+        ("params", run["params"]),
+        ("metrics", run["metrics"]),
+        ("tags", run["tags"]),
+    ):
         if group:
             out(f"{title}:")
             for k, v in sorted(group.items()):
@@ -179,24 +223,37 @@ def cmd_show(args: argparse.Namespace) -> int:
     if run.get("series"):
         out("series:")
         for k, pts in run["series"].items():
-            out(f"  {k}: " + ", ".join(f"{p['step']}:{_fmt(p['value'])}" for p in pts[:20])
-                + (" ..." if len(pts) > 20 else ""))
+            out(
+                f"  {k}: "
+                + ", ".join(f"{p['step']}:{_fmt(p['value'])}" for p in pts[:20])
+                + (" ..." if len(pts) > 20 else "")
+            )
     res = run.get("resources") or {}
     if res:
-        out(f"resources: wall {res.get('wall_s', 0):.3f} s, cpu {res.get('cpu_s', 0):.3f} s,"
-            f" peak rss {(res.get('peak_rss_bytes') or 0) / 2**20:.1f} MiB")
+        out(
+            f"resources: wall {res.get('wall_s', 0):.3f} s, cpu {res.get('cpu_s', 0):.3f} s,"
+            f" peak rss {(res.get('peak_rss_bytes') or 0) / 2**20:.1f} MiB"
+        )
     env = run.get("environment") or {}
     out("environment:")
     out(f"  python {env.get('python')} ({env.get('executable')})")
-    out(f"  {env.get('platform')} on {env.get('hostname')}: {env.get('cpu')},"
+    out(
+        f"  {env.get('platform')} on {env.get('hostname')}: {env.get('cpu')},"
         f" {env.get('cpu_count')} cpus, {(env.get('memory_bytes') or 0) / 2**30:.1f} GiB,"
-        f" gpus: {len(env.get('gpus') or [])}")
-    out(f"  {len(env.get('packages') or {})} packages installed; imported: "
-        + ", ".join(f"{k} {v or ''}".strip() for k, v in sorted((env.get('imported') or {}).items())))
+        f" gpus: {len(env.get('gpus') or [])}"
+    )
+    out(
+        f"  {len(env.get('packages') or {})} packages installed; imported: "
+        + ", ".join(
+            f"{k} {v or ''}".strip() for k, v in sorted((env.get("imported") or {}).items())
+        )
+    )
     git = run.get("git")
     if git:
-        out(f"git: {git.get('commit')} on {git.get('branch') or '(detached)'}"
-            f"{' (dirty)' if git.get('dirty') else ''}  remote: {git.get('remote') or '-'}")
+        out(
+            f"git: {git.get('commit')} on {git.get('branch') or '(detached)'}"
+            f"{' (dirty)' if git.get('dirty') else ''}  remote: {git.get('remote') or '-'}"
+        )
     else:
         out("git: not a git work tree")
     nb = run.get("notebook") or {}
@@ -205,8 +262,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     for c in run["cells"]:
         first = (c["source"] or "").strip().splitlines()[:1]
         mark = ("*" if c["in_run"] else " ") + ("!" if c["error"] else " ")
-        out(f" {mark}{c['seq']:>4} [{c['execution_count'] or ' '}] {c['sha256'][:12]}"
-            f"  {_clip(first[0] if first else '', 70)}")
+        out(
+            f" {mark}{c['seq']:>4} [{c['execution_count'] or ' '}] {c['sha256'][:12]}"
+            f"  {_clip(first[0] if first else '', 70)}"
+        )
     out("  (* inside the run, ! raised)")
     for a in run["artifacts"]:
         out(f"artifact: {a['name']} {a['size']} bytes sha256 {a['sha256'][:12]}")
@@ -227,15 +286,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
     header = ["", *ids]
     rows: list[list[str]] = [["name", *[_clip(r["name"], 20) for r in cmp["runs"]]]]
     for p in cmp["params"]:
-        rows.append([("* " if p["differs"] else "  ") + "params." + p["key"],
-                     *[_fmt(p["values"][i]) for i in ids]])
+        rows.append(
+            [
+                ("* " if p["differs"] else "  ") + "params." + p["key"],
+                *[_fmt(p["values"][i]) for i in ids],
+            ]
+        )
     for m in cmp["metrics"]:
-        rows.append([("* " if m["differs"] else "  ") + "metrics." + m["key"],
-                     *[_fmt(m["values"][i]) + (" (best)" if m["best"] == i else "") for i in ids]])
+        rows.append(
+            [
+                ("* " if m["differs"] else "  ") + "metrics." + m["key"],
+                *[_fmt(m["values"][i]) + (" (best)" if m["best"] == i else "") for i in ids],
+            ]
+        )
     _table(header, rows)
     for rid, diff in cmp["code"]["diffs"].items():
         changed = [d for d in diff if d["op"] != "equal"]
-        print(f"code {ids[0]} -> {rid}: " + (f"{len(changed)} cell(s) differ" if changed else "same"))
+        print(
+            f"code {ids[0]} -> {rid}: " + (f"{len(changed)} cell(s) differ" if changed else "same")
+        )
         for d in changed:
             print(f"  {d['op']}")
             for line in d["diff"].splitlines()[2:12]:
@@ -259,8 +328,13 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             print(f"\rcell {done} of {total}", end="", file=sys.stderr, flush=True)
 
     result = rerun_run(
-        store, args.run, overrides=overrides, kernel_name=args.kernel,
-        tolerance=args.tolerance, timeout=args.timeout, progress=progress,
+        store,
+        args.run,
+        overrides=overrides,
+        kernel_name=args.kernel,
+        tolerance=args.tolerance,
+        timeout=args.timeout,
+        progress=progress,
     )
     if not args.json:
         print(file=sys.stderr)
@@ -270,10 +344,17 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     v = result["verdict"]
     print(f"new run {result['run']}: {v['status']}")
     for k, m in (v.get("metrics") or {}).items():
-        print(f"  {k}: {_fmt(m.get('original'))} -> {_fmt(m.get('new'))} (delta {_fmt(m.get('delta'))})")
+        print(
+            f"  {k}: {_fmt(m.get('original'))} -> {_fmt(m.get('new'))}"
+            f" (delta {_fmt(m.get('delta'))})"
+        )
     if v.get("error"):
         print(f"  error: {one_line(v['error'], 300)}")
-    print("  code matches the recording" if v.get("code_matches") else "  code differs from the recording")
+    print(
+        "  code matches the recording"
+        if v.get("code_matches")
+        else "  code differs from the recording"
+    )
     return 0 if v["status"] != "failed" else 1
 
 
@@ -355,8 +436,13 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "runs": cmd_runs, "show": cmd_show, "compare": cmd_compare, "rerun": cmd_rerun,
-    "export": cmd_export, "import": cmd_import, "sync": cmd_sync,
+    "runs": cmd_runs,
+    "show": cmd_show,
+    "compare": cmd_compare,
+    "rerun": cmd_rerun,
+    "export": cmd_export,
+    "import": cmd_import,
+    "sync": cmd_sync,
 }
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .errors import UsageError
 from .store.base import Store
@@ -25,9 +26,16 @@ def metric_goal(name: str) -> str:
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
         return True
-    return a == b and type(a) is type(b) or (
-        isinstance(a, (int, float)) and isinstance(b, (int, float))
-        and not isinstance(a, bool) and not isinstance(b, bool) and a == b
+    return (
+        a == b
+        and type(a) is type(b)
+        or (
+            isinstance(a, (int, float))
+            and isinstance(b, (int, float))
+            and not isinstance(a, bool)
+            and not isinstance(b, bool)
+            and a == b
+        )
     )
 
 
@@ -51,22 +59,27 @@ def compare_runs(store: Store, refs: Sequence[str], max_runs: int = 20) -> dict[
     out["params"] = []
     for k in pkeys:
         vals = [r["params"].get(k) for r in runs]
-        out["params"].append(
-            {"key": k, "values": dict(zip(ids, vals)), "differs": _differs(vals)}
-        )
+        out["params"].append({"key": k, "values": dict(zip(ids, vals)), "differs": _differs(vals)})
 
     mkeys = sorted({k for r in runs for k in r["metrics"]})
     out["metrics"] = []
     for k in mkeys:
         vals = [r["metrics"].get(k) for r in runs]
         goal = metric_goal(k)
-        finite = [(v, i) for i, v in zip(ids, vals) if isinstance(v, (int, float)) and not math.isnan(v)]
+        finite = [
+            (v, i) for i, v in zip(ids, vals) if isinstance(v, (int, float)) and not math.isnan(v)
+        ]
         best = None
         if finite:
             best = (max if goal == "max" else min)(finite)[1]
         out["metrics"].append(
-            {"key": k, "values": dict(zip(ids, vals)), "best": best, "goal": goal,
-             "differs": _differs(vals)}
+            {
+                "key": k,
+                "values": dict(zip(ids, vals)),
+                "best": best,
+                "goal": goal,
+                "differs": _differs(vals),
+            }
         )
     out["series"] = {k: {r["id"]: r["series"].get(k, []) for r in runs} for k in mkeys}
     out["code"] = {
@@ -78,30 +91,51 @@ def compare_runs(store: Store, refs: Sequence[str], max_runs: int = 20) -> dict[
 
 
 def _summary(run: dict[str, Any]) -> dict[str, Any]:
-    keys = ("id", "name", "experiment", "status", "started_at", "ended_at", "duration_s",
-            "user", "host", "params", "metrics", "tags", "parent", "notebook_path")
+    keys = (
+        "id",
+        "name",
+        "experiment",
+        "status",
+        "started_at",
+        "ended_at",
+        "duration_s",
+        "user",
+        "host",
+        "params",
+        "metrics",
+        "tags",
+        "parent",
+        "notebook_path",
+    )
     return {k: run.get(k) for k in keys}
 
 
 def code_diff(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Cell-level diff of two recorded code histories (aligned by source hash)."""
-    sm = difflib.SequenceMatcher(a=[c["sha256"] for c in a], b=[c["sha256"] for c in b],
-                                 autojunk=False)
+    sm = difflib.SequenceMatcher(
+        a=[c["sha256"] for c in a], b=[c["sha256"] for c in b], autojunk=False
+    )
     out: list[dict[str, Any]] = []
     for op, i1, i2, j1, j2 in sm.get_opcodes():
         if op == "equal":
-            out.extend({"op": "equal", "a": x, "b": y, "diff": ""}
-                       for x, y in zip(a[i1:i2], b[j1:j2]))
+            out.extend(
+                {"op": "equal", "a": x, "b": y, "diff": ""} for x, y in zip(a[i1:i2], b[j1:j2])
+            )
             continue
         left, right = a[i1:i2], b[j1:j2]
         for k in range(max(len(left), len(right))):
             x = left[k] if k < len(left) else None
             y = right[k] if k < len(right) else None
             kind = "changed" if x and y else ("removed" if x else "added")
-            diff = "".join(difflib.unified_diff(
-                ((x or {}).get("source") or "").splitlines(True),
-                ((y or {}).get("source") or "").splitlines(True),
-                "a", "b", lineterm="\n"))
+            diff = "".join(
+                difflib.unified_diff(
+                    ((x or {}).get("source") or "").splitlines(True),
+                    ((y or {}).get("source") or "").splitlines(True),
+                    "a",
+                    "b",
+                    lineterm="\n",
+                )
+            )
             out.append({"op": kind, "a": x, "b": y, "diff": diff})
     return out
 
@@ -113,15 +147,17 @@ def packages_diff(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
         "removed": [{"name": n, "version": old[n]} for n in sorted(set(old) - set(new))],
         "changed": [
             {"name": n, "old": old[n], "new": new[n]}
-            for n in sorted(set(old) & set(new)) if old[n] != new[n]
+            for n in sorted(set(old) & set(new))
+            if old[n] != new[n]
         ],
     }
 
 
 def environment_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """What differs between two recorded environments (for verdicts and drift checks)."""
-    out: dict[str, Any] = {"packages": packages_diff(old.get("packages") or {},
-                                                     new.get("packages") or {})}
+    out: dict[str, Any] = {
+        "packages": packages_diff(old.get("packages") or {}, new.get("packages") or {})
+    }
     for key in ("python", "platform", "machine", "executable"):
         a, b = old.get(key), new.get(key)
         out[key] = None if a == b else {"old": a, "new": b}
@@ -147,7 +183,9 @@ def environment_diff_many(runs: list[dict[str, Any]]) -> dict[str, Any]:
         if _differs(vals):
             pk.append({"name": n, "values": dict(zip(ids, vals))})
     out["packages"] = pk
-    out["differs"] = bool(pk) or _differs(list(out["python"].values())) or _differs(
-        list(out["platform"].values())
+    out["differs"] = (
+        bool(pk)
+        or _differs(list(out["python"].values()))
+        or _differs(list(out["platform"].values()))
     )
     return out

@@ -29,9 +29,14 @@ class CellIdNotebookClient(NotebookClient):
             return
         client = self
 
-        def execute(code: str, silent: bool = False, store_history: bool = True,
-                    user_expressions: dict | None = None, allow_stdin: bool | None = None,
-                    stop_on_error: bool = True) -> str:
+        def execute(
+            code: str,
+            silent: bool = False,
+            store_history: bool = True,
+            user_expressions: dict | None = None,
+            allow_stdin: bool | None = None,
+            stop_on_error: bool = True,
+        ) -> str:
             content = {
                 "code": code,
                 "silent": silent,

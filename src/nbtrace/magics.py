@@ -30,8 +30,11 @@ def split_assignments(line: str) -> list[str]:
     ``x = 'a' * 3`` is one assignment and ``alpha beta`` two names.
     """
     try:
-        toks = [t for t in tokenize.generate_tokens(io.StringIO(line).readline)
-                if t.type not in _SKIP and t.start[0] == 1]
+        toks = [
+            t
+            for t in tokenize.generate_tokens(io.StringIO(line).readline)
+            if t.type not in _SKIP and t.start[0] == 1
+        ]
     except (tokenize.TokenError, SyntaxError, IndentationError) as exc:
         raise UsageError(f"cannot parse {one_line(line, 80)!r}: {one_line(exc, 80)}") from None
     pieces: list[str] = []
@@ -43,7 +46,7 @@ def split_assignments(line: str) -> list[str]:
             nxt = toks[i + 1] if i + 1 < len(toks) else None
             starts_assign = nxt is not None and nxt.type == tokenize.OP and nxt.string == "="
             if starts_assign or not has_eq:
-                pieces.append(line[toks[start].start[1]:toks[i - 1].end[1]])
+                pieces.append(line[toks[start].start[1] : toks[i - 1].end[1]])
                 start, has_eq = i, False
         if tok.string in ("(", "[", "{"):
             depth += 1
@@ -52,12 +55,18 @@ def split_assignments(line: str) -> list[str]:
         elif depth == 0 and tok.type == tokenize.OP and tok.string == "=":
             has_eq = True
     if toks:
-        pieces.append(line[toks[start].start[1]:toks[-1].end[1]])
+        pieces.append(line[toks[start].start[1] : toks[-1].end[1]])
     return pieces
 
 
-_SKIP = (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.INDENT, tokenize.DEDENT,
-         tokenize.COMMENT)
+_SKIP = (
+    tokenize.NEWLINE,
+    tokenize.NL,
+    tokenize.ENDMARKER,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+    tokenize.COMMENT,
+)
 
 
 def parse_assignment(piece: str) -> tuple[str, str | None]:
@@ -93,7 +102,9 @@ def _split_options(line: str, options: set[str]) -> tuple[str, dict[str, list[st
                 val = words[i]
             found.setdefault(opt, []).append(val)
         elif w.startswith("--"):
-            raise UsageError(f"unknown option {one_line(w, 40)} (known: {', '.join(sorted(options))})")
+            raise UsageError(
+                f"unknown option {one_line(w, 40)} (known: {', '.join(sorted(options))})"
+            )
         else:
             rest.append(w)
         i += 1
@@ -126,7 +137,7 @@ class TrackMagics(Magics):
             return eval(compile(expr, f"<{what}>", "eval"), self._ns())  # noqa: S307
         except SyntaxError as exc:
             raise UsageError(f"invalid expression for {what}: {one_line(exc.msg, 80)}") from None
-        except Exception as exc:  # the user's expression failed: say so in one line
+        except Exception as exc:  # noqa: BLE001 - the user's expression failed: one line
             raise UsageError(f"{what}: {type(exc).__name__}: {one_line(exc, 160)}") from None
 
     def _run_args(self, line: str) -> tuple[str, str | None, dict[str, str]]:
@@ -302,8 +313,9 @@ def load(shell: Any) -> None:
         shell.events.register("post_run_cell", _events.post_run_cell)
 
 
-def _show_nbtrace_error(shell: Any, etype: type, value: BaseException, tb: Any,
-                        tb_offset: Any = None) -> None:
+def _show_nbtrace_error(
+    shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None
+) -> None:
     """Show an nbtrace error from the Python API as one line, like a ``UsageError``."""
     shell._showtraceback(etype, value, [f"{etype.__name__}: {one_line(value, 500)}"])
 

@@ -20,9 +20,10 @@ import secrets
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import NBTraceError, UsageError, one_line
 from .jsonutil import param_number, param_to_json, to_plain
@@ -127,7 +128,9 @@ class Tracker:
         self._emitted: set[str] = set()
         self._cell_cache: dict[str, Any] = {}
         self._kernel_cache: dict[str, Any] = {}
-        spool = None if not is_postgres_url(self.location) else jupyter_data_dir() / "nbtrace" / "spool"
+        spool = (
+            None if not is_postgres_url(self.location) else jupyter_data_dir() / "nbtrace" / "spool"
+        )
         self.writer = Writer(
             self.store,
             self.warn,

@@ -22,8 +22,9 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import NBTraceError, one_line
 from .store.base import Op, Store
@@ -202,4 +203,3 @@ def sync_spool(store: Store, spool_dir: Path, location_key: str) -> tuple[int, i
         done_files += 1
         done_ops += len(ops)
     return done_files, done_ops
-

@@ -14,10 +14,10 @@ Op shapes (first element names the op):
 ``("source", sha256, source)``
 ``("cell", kernel_id, seq, execution_count, cell_id, sha256, error)``  (upsert: error may change)
 ``("blob", hash, kind, data_json)``
-``("packages", set_hash, [(name, version), ...])``  names canonical (PEP 503: lowercase, runs of -_. as -)
+``("packages", set_hash, [(name, version), ...])``  names canonical (PEP 503)
 ``("run_start", row_dict)``  keys: columns of ``runs`` (id, name, status, started_at, ...)
 ``("run_update", run_id, fields_dict)``  plain column updates (heartbeat_at, last_seq, ...)
-``("param", run_id, key, value_json, num_or_None, text)``  text: the string, or the JSON of a non-string
+``("param", run_id, key, value_json, num_or_None, text)``  text: a string or its JSON
 ``("metric", run_id, key, seq, step_or_None, ts, value_float)``
 ``("tag", run_id, key, value_str)``
 ``("artifact", run_id, name, sha256, size, data_bytes)``
@@ -28,7 +28,8 @@ Op shapes (first element names the op):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 Op = tuple
 

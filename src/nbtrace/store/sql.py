@@ -14,9 +14,10 @@ import os
 import socket
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from ..errors import AmbiguousIdError, ConflictError, NotFoundError, UsageError, one_line
 from ..jsonutil import decode_float, encode_float, param_from_json
@@ -24,18 +25,59 @@ from . import query as q
 from .base import Op, Store
 
 RUN_COLUMNS = (
-    "id", "name", "experiment", "status", "started_at", "ended_at", "heartbeat_at",
-    "user_name", "host", "pid", "kernel_id", "kernel_name", "start_seq", "cell_index",
-    "last_seq", "notebook_path", "notebook_hash", "env_hash", "packages_hash", "git_hash",
-    "imported", "env_vars", "resources", "note", "parent", "verdict", "extra",
+    "id",
+    "name",
+    "experiment",
+    "status",
+    "started_at",
+    "ended_at",
+    "heartbeat_at",
+    "user_name",
+    "host",
+    "pid",
+    "kernel_id",
+    "kernel_name",
+    "start_seq",
+    "cell_index",
+    "last_seq",
+    "notebook_path",
+    "notebook_hash",
+    "env_hash",
+    "packages_hash",
+    "git_hash",
+    "imported",
+    "env_vars",
+    "resources",
+    "note",
+    "parent",
+    "verdict",
+    "extra",
 )
 JOB_COLUMNS = (
-    "id", "run_id", "state", "new_run", "verdict", "progress", "error", "request", "owner",
-    "created_at", "updated_at",
+    "id",
+    "run_id",
+    "state",
+    "new_run",
+    "verdict",
+    "progress",
+    "error",
+    "request",
+    "owner",
+    "created_at",
+    "updated_at",
 )
 SUMMARY_COLUMNS = (
-    "id", "name", "experiment", "status", "started_at", "ended_at", "user_name", "host",
-    "parent", "notebook_path", "verdict",
+    "id",
+    "name",
+    "experiment",
+    "status",
+    "started_at",
+    "ended_at",
+    "user_name",
+    "host",
+    "parent",
+    "notebook_path",
+    "verdict",
 )
 _CHUNK = 500
 _MAX_ID_LEN = 64
@@ -414,9 +456,7 @@ class SQLStore(Store):
         with self._cur() as cur:
             row = self._run_row(cur, run_id)
             summary = self._summaries(cur, [[row[c] for c in SUMMARY_COLUMNS]])[0]
-            run: dict[str, Any] = {
-                k: v for k, v in summary.items() if k not in ("verdict_status",)
-            }
+            run: dict[str, Any] = {k: v for k, v in summary.items() if k not in ("verdict_status",)}
             run["note"] = row["note"]
             run["verdict"] = _loads(row["verdict"])
             run["kernel_name"] = row["kernel_name"]
@@ -444,9 +484,7 @@ class SQLStore(Store):
             cur.execute(
                 "SELECT name, sha256, size FROM artifacts WHERE run_id = ? ORDER BY name", (run_id,)
             )
-            run["artifacts"] = [
-                {"name": n, "sha256": s, "size": z} for n, s, z in cur.fetchall()
-            ]
+            run["artifacts"] = [{"name": n, "sha256": s, "size": z} for n, s, z in cur.fetchall()]
             cur.execute(
                 "SELECT path, sha256, size FROM inputs WHERE run_id = ? ORDER BY path", (run_id,)
             )
@@ -514,8 +552,7 @@ class SQLStore(Store):
 
     def _children(self, cur: "_Cursor", run_id: str) -> list[dict[str, Any]]:
         cur.execute(
-            f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM runs WHERE parent = ?"
-            " ORDER BY started_at",
+            f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM runs WHERE parent = ? ORDER BY started_at",
             (run_id,),
         )
         rows = cur.fetchall()
@@ -761,8 +798,20 @@ class SQLStore(Store):
 
 
 _APPLY_ORDER = (
-    "kernel", "source", "blob", "packages", "run_start", "cell", "param", "metric", "tag",
-    "artifact", "input", "run_update", "heartbeat", "run_end",
+    "kernel",
+    "source",
+    "blob",
+    "packages",
+    "run_start",
+    "cell",
+    "param",
+    "metric",
+    "tag",
+    "artifact",
+    "input",
+    "run_update",
+    "heartbeat",
+    "run_end",
 )
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import StoreError, one_line
 from . import query as q
@@ -80,8 +81,29 @@ class SQLiteBackend(Backend):
             self._all.append(conn)
         return conn
 
+    def _applied(self) -> set[str]:
+        """Names of applied migrations, read without importing sqlite-utils.
+
+        Why: sqlite-utils imports pandas and numpy when they are installed (~300 ms);
+        ``%load_ext nbtrace`` must stay well under 100 ms on an up-to-date store.
+        """
+        conn = self._connect()
+        try:
+            rows = conn.execute(
+                "SELECT name FROM _sqlite_migrations WHERE migration_set = 'nbtrace'"
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return set()
+            raise _translate(exc, self.path) from None
+        except sqlite3.Error as exc:
+            raise _translate(exc, self.path) from None
+        return {r[0] for r in rows}
+
     def _migrate(self) -> None:
         """Apply pending migrations once, whoever else opens the file at the same moment."""
+        if {name for name, _ in MIGRATIONS} <= self._applied():
+            return
         from sqlite_utils import Database
         from sqlite_utils.migrations import Migrations
 
