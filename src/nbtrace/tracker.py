@@ -181,8 +181,9 @@ class Tracker:
         self.flush()
 
     def flush(self) -> bool:
-        """Write everything queued now."""
-        return self.writer.flush()
+        """Write everything queued now (deferred to the background thread if the store is
+        failing, so the user's code never waits on an unreachable server)."""
+        return self.writer.sync()
 
     # ------------------------------------------------------------------ capture
     def _ensure_kernel(self) -> None:

@@ -62,40 +62,59 @@ class Writer:
         """Queue one op (cheap; safe from any thread)."""
         self.pending.append(op)
 
+    def sync(self) -> bool:
+        """Flush from the user's thread unless that could block it.
+
+        Why: cell end and run end make writes durable, but must not stall a notebook when
+        the team store is down (each attempt could wait for a connect timeout) or while the
+        background thread is mid-flush. Then the background thread takes over and retries.
+        """
+        if self._failing or not self._flush_lock.acquire(blocking=False):
+            self.kick()
+            return False
+        try:
+            return self._flush_locked()
+        finally:
+            self._flush_lock.release()
+
     def flush(self) -> bool:
         """Apply everything queued; True when nothing is left pending."""
         with self._flush_lock:
-            batch = self._retry
-            self._retry = []
-            pop = self.pending.popleft
-            try:
-                while True:
-                    batch.append(pop())
-            except IndexError:
-                pass
-            if not batch:
-                return True
-            try:
-                self.store.apply(batch)
-            except NBTraceError as exc:
-                self._retry = batch
-                if not self._failing:
-                    self._failing = True
-                    self.warn(
-                        f"nbtrace: cannot write to the store ({one_line(exc, 200)}); your code"
-                        " keeps running, and what it logs is kept and retried"
-                    )
-                return False
-            except Exception as exc:  # noqa: BLE001 - driver errors must not reach user code
-                self._retry = batch
-                if not self._failing:
-                    self._failing = True
-                    self.warn(f"nbtrace: store write failed ({one_line(exc, 200)}); will retry")
-                return False
-            if self._failing:
-                self._failing = False
-                self.warn("nbtrace: the store is reachable again; everything logged was written")
+            return self._flush_locked()
+
+    def _flush_locked(self) -> bool:
+        """The flush itself; the caller holds ``_flush_lock``."""
+        batch = self._retry
+        self._retry = []
+        pop = self.pending.popleft
+        try:
+            while True:
+                batch.append(pop())
+        except IndexError:
+            pass
+        if not batch:
             return True
+        try:
+            self.store.apply(batch)
+        except NBTraceError as exc:
+            self._retry = batch
+            if not self._failing:
+                self._failing = True
+                self.warn(
+                    f"nbtrace: cannot write to the store ({one_line(exc, 200)}); your code"
+                    " keeps running, and what it logs is kept and retried"
+                )
+            return False
+        except Exception as exc:  # noqa: BLE001 - driver errors must not reach user code
+            self._retry = batch
+            if not self._failing:
+                self._failing = True
+                self.warn(f"nbtrace: store write failed ({one_line(exc, 200)}); will retry")
+            return False
+        if self._failing:
+            self._failing = False
+            self.warn("nbtrace: the store is reachable again; everything logged was written")
+        return True
 
     def has_pending(self) -> bool:
         """Whether ops wait to be written."""
