@@ -23,15 +23,22 @@ from . import query as q
 from .schema import MIGRATIONS, statements
 from .sql import Backend, SQLStore
 
-BUSY_TIMEOUT_S = 15.0
+
+def _busy_timeout() -> float:
+    """Seconds a writer waits for another's lock (``NBTRACE_BUSY_TIMEOUT``, default 15)."""
+    try:
+        return max(0.05, float(os.environ.get("NBTRACE_BUSY_TIMEOUT", "15")))
+    except ValueError:
+        return 15.0
 
 
-def _translate(exc: sqlite3.Error, where: str) -> StoreError:
+
+def _translate(exc: sqlite3.Error, where: str, waited: float = 0.0) -> StoreError:
     """A one-line, actionable message for an SQLite failure."""
     msg = str(exc).lower()
     if "locked" in msg or "busy" in msg:
         return StoreError(
-            f"the store {where} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s);"
+            f"the store {where} is locked by another process (waited {waited:g} s);"
             " try again"
         )
     if "not a database" in msg or "malformed" in msg or "corrupt" in msg:
@@ -52,6 +59,7 @@ class SQLiteBackend(Backend):
 
     def __init__(self, path: str) -> None:
         self.path = str(Path(path).expanduser())
+        self.busy_timeout = _busy_timeout()
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -67,19 +75,23 @@ class SQLiteBackend(Backend):
             return conn
         try:
             conn = sqlite3.connect(
-                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+                self.path, timeout=self.busy_timeout, isolation_level=None,
+                check_same_thread=False,
             )
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
             if mode and str(mode[0]).lower() != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from None
+            raise self._error(exc) from None
         self._local.conn = conn
         with self._lock:
             self._all.append(conn)
         return conn
+
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        return _translate(exc, self.path, self.busy_timeout)
 
     def _applied(self) -> set[str]:
         """Names of applied migrations, read without importing sqlite-utils.
@@ -95,9 +107,9 @@ class SQLiteBackend(Backend):
         except sqlite3.OperationalError as exc:
             if "no such table" in str(exc):
                 return set()
-            raise _translate(exc, self.path) from None
+            raise self._error(exc) from None
         except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from None
+            raise self._error(exc) from None
         return {r[0] for r in rows}
 
     def _migrate(self) -> None:
@@ -125,7 +137,7 @@ class SQLiteBackend(Backend):
             with _file_lock(self.path + ".lock"):
                 migrations.apply(db)
         except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from None
+            raise self._error(exc) from None
 
     @contextmanager
     def cursor(self, write: bool) -> Iterator[Any]:
@@ -134,12 +146,12 @@ class SQLiteBackend(Backend):
             cur = conn.cursor()
             cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         except sqlite3.Error as exc:
-            raise _translate(exc, self.path) from None
+            raise self._error(exc) from None
         try:
             yield cur
         except sqlite3.Error as exc:
             conn.rollback()
-            raise _translate(exc, self.path) from None
+            raise self._error(exc) from None
         except BaseException:
             conn.rollback()
             raise
@@ -147,7 +159,7 @@ class SQLiteBackend(Backend):
             conn.commit()
         except sqlite3.Error as exc:
             conn.rollback()
-            raise _translate(exc, self.path) from None
+            raise self._error(exc) from None
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,99 @@
+"""The kernel's writer against a real SQLite file that another process holds locked."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from nbtrace.store.sqlite import SQLiteStore
+from nbtrace.writer import Writer, sync_spool
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN EXCLUSIVE")
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+c.execute("ROLLBACK")
+"""
+
+
+def _lock(db: str, seconds: float) -> subprocess.Popen[str]:
+    p = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, db, str(seconds)],
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "locked"
+    return p
+
+
+def _ops(run_id: str, n: int, start: int = 0) -> list[tuple]:
+    return [("metric", run_id, "m", i + 1, i, time.time(), float(i)) for i in range(start, n)]
+
+
+def test_locked_store_warns_once_retries_and_loses_nothing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NBTRACE_BUSY_TIMEOUT", "0.2")
+    db = str(tmp_path / "runs.db")
+    store = SQLiteStore(db)
+    warnings: list[str] = []
+    w = Writer(store, warnings.append, interval=0.1)
+    w.submit(("run_start", {"id": "r1", "name": "n", "status": "running",
+                            "started_at": time.time()}))
+    assert w.sync()
+    holder = _lock(db, 1.5)
+    try:
+        for op in _ops("r1", 50):
+            w.submit(op)
+        t0 = time.perf_counter()
+        assert w.flush() is False  # the lock holder wins; ops are kept
+        for op in _ops("r1", 100, 50):
+            w.submit(op)
+        t1 = time.perf_counter()
+        assert w.sync() is False  # failing: the user's thread does not wait again
+        assert time.perf_counter() - t1 < 0.05
+        assert time.perf_counter() - t0 < 2
+        assert len(warnings) == 1 and "keeps running" in warnings[0]
+    finally:
+        holder.wait(10)
+    w.start()
+    deadline = time.time() + 10
+    while w.has_pending() and time.time() < deadline:
+        time.sleep(0.05)
+    w.close()
+    conn = sqlite3.connect(db)
+    n, distinct = conn.execute("SELECT count(*), count(DISTINCT seq) FROM metrics").fetchone()
+    conn.close()
+    assert n == distinct == 100
+    assert any("reachable again" in m for m in warnings)
+
+
+def test_unwritable_ops_are_spooled_then_synced(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NBTRACE_BUSY_TIMEOUT", "0.2")
+    db = str(tmp_path / "runs.db")
+    store = SQLiteStore(db)
+    spool = tmp_path / "spool"
+    warnings: list[str] = []
+    w = Writer(store, warnings.append, spool_dir=spool, location_key=store.display_location)
+    w.submit(("run_start", {"id": "r2", "name": "n", "status": "running",
+                            "started_at": time.time()}))
+    for op in _ops("r2", 20):
+        w.submit(op)
+    w.submit(("artifact", "r2", "a.bin", "ab" * 32, 3, b"\x00\x01\x02"))
+    holder = _lock(db, 1.0)
+    try:
+        w.close()
+    finally:
+        holder.wait(10)
+    files = list(spool.glob("*.jsonl"))
+    assert len(files) == 1 and any("saved to" in m for m in warnings)
+    other = SQLiteStore(str(tmp_path / "other.db"))
+    assert sync_spool(other, spool, "somewhere-else") == (0, 0)  # not for that store
+    assert sync_spool(store, spool, store.display_location) == (1, 22)
+    assert not list(spool.glob("*.jsonl"))
+    run = store.get_run("r2", series=True)
+    assert [p["value"] for p in run["series"]["m"]] == [float(i) for i in range(20)]
+    assert store.artifact("r2", "a.bin")[0] == b"\x00\x01\x02"
+    # uploading the same ops again writes nothing twice
+    store.apply([op for op in _ops("r2", 20)])
+    assert len(store.get_run("r2", series=True)["series"]["m"]) == 20
