@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import make_notebook, run_notebook
+from kernels import make_notebook, run_notebook
 from nbtrace.store.base import open_store
 
 GOOD_BEFORE = [

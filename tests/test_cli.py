@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from conftest import make_notebook, run_notebook
+from kernels import make_notebook, run_notebook
 from nbtrace.cli import VERBS
 
 NBTRACE = [sys.executable, "-m", "nbtrace.cli"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from conftest import make_notebook, run_notebook
+from kernels import make_notebook, run_notebook
 from nbtrace.store.base import open_store
 
 LOOP = (

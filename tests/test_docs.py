@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import ROOT
+from kernels import ROOT
 from nbtrace import _API
 from nbtrace.cli import VERBS
 from nbtrace.magics import TrackMagics

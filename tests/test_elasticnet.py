@@ -12,7 +12,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from conftest import ROOT, run_notebook
+from kernels import ROOT, run_notebook
 
 
 @pytest.mark.slow

@@ -16,7 +16,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from conftest import make_notebook, run_notebook
+from kernels import make_notebook, run_notebook
 from nbtrace.store.base import open_store
 
 SECRET_TOKEN = "tok-SECRET-9f8e7d"

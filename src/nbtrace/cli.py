@@ -322,6 +322,13 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
     overrides = dict(parse_set(s) for s in args.set)
     store = _store(args)
+    if not args.json:
+        from .rerun.drift import drift, format_drift
+
+        lines = format_drift(drift(store, args.run, kernel_name=args.kernel))
+        print("environment drift since the run: " + ("none" if not lines else ""))
+        for line in lines:
+            print(f"  {line}")
 
     def progress(done: int, total: int) -> None:
         if not args.json:

@@ -35,6 +35,9 @@ WarnFn = Callable[[str], None]
 class Writer:
     """The single path from a kernel's calls to its store."""
 
+    #: How long a cell end waits for a background flush already in progress.
+    SYNC_WAIT_S = 2.0
+
     def __init__(
         self,
         store: Store,
@@ -65,11 +68,12 @@ class Writer:
     def sync(self) -> bool:
         """Flush from the user's thread unless that could block it.
 
-        Why: cell end and run end make writes durable, but must not stall a notebook when
-        the team store is down (each attempt could wait for a connect timeout) or while the
-        background thread is mid-flush. Then the background thread takes over and retries.
+        Why: cell end makes writes durable, so it waits for a background flush in progress
+        (a batch takes milliseconds), but it must not stall a notebook when the team store is
+        down (an attempt could wait for a connect timeout): then the background thread takes
+        over and retries.
         """
-        if self._failing or not self._flush_lock.acquire(blocking=False):
+        if self._failing or not self._flush_lock.acquire(timeout=self.SYNC_WAIT_S):
             self.kick()
             return False
         try:

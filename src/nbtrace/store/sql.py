@@ -81,6 +81,9 @@ SUMMARY_COLUMNS = (
 )
 _CHUNK = 500
 _MAX_ID_LEN = 64
+#: Longest tag name update_run accepts (as the kernel side): keys are in primary-key btree
+#: indexes, whose entries PostgreSQL caps at 2,704 bytes.
+_MAX_KEY_LEN = 250
 
 
 def iso(ts: float | None) -> str | None:
@@ -171,6 +174,14 @@ class SQLStore(Store):
     def apply(self, ops: Sequence[Op]) -> None:
         if not ops:
             return
+        try:
+            self._apply(ops)
+        except UnicodeEncodeError:
+            # Lone surrogates (from a badly decoded file, say) cannot be stored as UTF-8;
+            # store U+FFFD instead rather than failing, and retrying, the batch forever.
+            self._apply([_scrub(op) for op in ops])
+
+    def _apply(self, ops: Sequence[Op]) -> None:
         groups: dict[str, list[tuple]] = {}
         for op in ops:
             groups.setdefault(op[0], []).append(op[1:])
@@ -240,13 +251,20 @@ class SQLStore(Store):
         )
 
     def _op_metric(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        # The hot loop of a flush (10,000 metrics from a training loop): no call per row for
+        # the common case of a finite float (x - x is 0.0 only for finite x).
         encoded = []
+        append = encoded.append
         latest: dict[tuple[str, str], tuple] = {}
+        get = latest.get
         for run_id, key, seq, step, ts, value in rows:
-            v, special = encode_metric(float(value))
-            row = (run_id, key, seq, step, ts, v, special)
-            encoded.append(row)
-            prev = latest.get((run_id, key))
+            if type(value) is float and value - value == 0.0:
+                row = (run_id, key, seq, step, ts, value, None)
+            else:
+                v, special = encode_metric(float(value))
+                row = (run_id, key, seq, step, ts, v, special)
+            append(row)
+            prev = get((run_id, key))
             if prev is None or seq > prev[2]:
                 latest[(run_id, key)] = row
         cur.executemany(
@@ -304,10 +322,12 @@ class SQLStore(Store):
             )
 
     def _op_heartbeat(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        # A heartbeat also revives a run wrongly reaped while its kernel was cut off.
+        # A heartbeat also revives a run wrongly reaped while its kernel was cut off (reap set
+        # its ended_at; only a kernel's own run_end ends a run for good).
         cur.executemany(
-            "UPDATE runs SET heartbeat_at = ?, status = CASE WHEN status = 'crashed'"
-            " THEN 'running' ELSE status END WHERE id = ? AND ended_at IS NULL",
+            "UPDATE runs SET heartbeat_at = ?, ended_at = CASE WHEN status = 'crashed' THEN NULL"
+            " ELSE ended_at END, status = CASE WHEN status = 'crashed' THEN 'running'"
+            " ELSE status END WHERE id = ? AND (ended_at IS NULL OR status = 'crashed')",
             [(ts, run_id) for run_id, ts in rows],
         )
 
@@ -608,8 +628,11 @@ class SQLStore(Store):
             if note is not None:
                 cur.execute("UPDATE runs SET note = ? WHERE id = ?", (note, run_id))
             for key, value in (tags or {}).items():
-                if not isinstance(key, str) or not key:
-                    raise UsageError("a tag name must be a non-empty string")
+                if not isinstance(key, str) or not key or len(key) > _MAX_KEY_LEN:
+                    raise UsageError(
+                        f"a tag name must be a non-empty string of at most {_MAX_KEY_LEN}"
+                        " characters"
+                    )
                 if value is None:
                     cur.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key))
                 else:
@@ -795,6 +818,19 @@ class SQLStore(Store):
         with self._cur() as cur:
             cur.execute(sql + " ORDER BY created_at DESC", args)
             return [self._job(r) for r in cur.fetchall()]
+
+
+def _scrub(value: Any) -> Any:
+    """``value`` with unencodable characters in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if isinstance(value, tuple):
+        return tuple(_scrub(v) for v in value)
+    if isinstance(value, list):
+        return [_scrub(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items()}
+    return value
 
 
 _APPLY_ORDER = (

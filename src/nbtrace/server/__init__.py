@@ -1,0 +1,105 @@
+"""The Jupyter server extension: nbtrace's REST API and re-execution jobs.
+
+Enabled by ``jupyter-config/server-config/nbtrace.json`` (installed into
+``etc/jupyter/jupyter_server_config.d``); configured with ``c.NBTrace.*``. The store is the one
+the kernels write (``c.NBTrace.db_path``, else ``NBTRACE_DB``, else the default file), so the
+sidebar sees runs as they are logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traitlets import Float, Int, Unicode, default, validate
+from traitlets.config import Configurable
+
+from ..config import resolve_db_location
+from ..errors import NBTraceError
+
+__all__ = ["NBTrace", "_jupyter_server_extension_points", "_load_jupyter_server_extension"]
+
+
+class NBTrace(Configurable):
+    """nbtrace server settings (``c.NBTrace.<name>`` in ``jupyter_server_config.py``)."""
+
+    db_path = Unicode(
+        help="Store location: an SQLite file path or a postgresql:// URL. Default: the"
+        " NBTRACE_DB environment variable, else <jupyter data dir>/nbtrace/runs.db.",
+    ).tag(config=True)
+
+    tolerance = Float(
+        1e-9,
+        help="Relative tolerance under which a re-executed metric counts as within_tolerance.",
+    ).tag(config=True)
+
+    max_concurrent_jobs = Int(
+        1, help="How many re-executions may run at the same time (each starts a kernel)."
+    ).tag(config=True)
+
+    cell_timeout = Float(
+        0.0, help="Seconds a replayed cell may run before the re-execution fails (0: no limit)."
+    ).tag(config=True)
+
+    @default("db_path")
+    def _db_path_default(self) -> str:
+        return resolve_db_location(None)
+
+    @validate("tolerance")
+    def _check_tolerance(self, proposal: Any) -> float:
+        value = float(proposal["value"])
+        if not 0 <= value < 1:
+            raise ValueError("NBTrace.tolerance must be in [0, 1)")
+        return value
+
+    @validate("max_concurrent_jobs")
+    def _check_jobs(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if value < 1:
+            raise ValueError("NBTrace.max_concurrent_jobs must be at least 1")
+        return value
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "nbtrace.server"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Open the store, recover stale jobs and register the REST API."""
+    from ..store.base import open_store
+    from .handlers import ExtensionState
+    from .jobs import JobManager, mark_stale_jobs
+    from .routes import api_prefix, setup_route_handlers
+
+    config = NBTrace(parent=serverapp)
+    web_app = serverapp.web_app
+    root_dir = str(serverapp.root_dir) if getattr(serverapp, "root_dir", None) else None
+    state = ExtensionState(config=config, root_dir=root_dir)
+    try:
+        store = open_store(config.db_path)
+    except NBTraceError as exc:
+        # The API still answers (503 with the reason) so the sidebar can say what is wrong.
+        state.store_error = str(exc)
+        serverapp.log.error("nbtrace | cannot open the store: %s", exc)
+    else:
+        state.store = store
+        state.jobs = JobManager(
+            store,
+            max_concurrent=config.max_concurrent_jobs,
+            tolerance=config.tolerance,
+            cell_timeout=config.cell_timeout,
+            root_dir=root_dir,
+            kernel_spec_manager=getattr(serverapp, "kernel_spec_manager", None),
+        )
+        try:
+            stale = mark_stale_jobs(store)
+        except NBTraceError as exc:
+            serverapp.log.warning("nbtrace | cannot check for stale jobs: %s", exc)
+        else:
+            if stale:
+                serverapp.log.info("nbtrace | %d job(s) of a previous server marked error", stale)
+    web_app.settings["nbtrace"] = state
+    setup_route_handlers(web_app)
+    serverapp.log.info(
+        "nbtrace | REST API at %s, store %s", api_prefix(web_app),
+        state.store.display_location if state.store is not None else "(unavailable)",
+    )

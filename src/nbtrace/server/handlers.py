@@ -1,0 +1,364 @@
+"""REST handlers under ``/nbtrace/api``: thin adapters from HTTP to the store and the jobs.
+
+Why one base class: every handler shares the same rules, written once here. Authentication on
+every verb (``@web.authenticated``) and authorization against the ``nbtrace`` resource
+(``@authorized``); JSON in (objects only, ``application/json`` only) and strict JSON out (NaN as
+``"NaN"``); store calls off the event loop (``asyncio.to_thread``; the SQLite store keeps one
+connection per thread); an :class:`~nbtrace.errors.NBTraceError` becomes its ``http_status``
+with ``{"message"}``, anything else a logged 500 that tells the client nothing internal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mimetypes
+import posixpath
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_core.utils import ensure_async
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+from tornado.web import HTTPError
+
+from ..errors import NBTraceError, one_line
+from ..jsonutil import dumps
+
+AUTH_RESOURCE = "nbtrace"
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+
+#: Content types an artifact may be shown inline with (they cannot run script).
+INLINE_TYPES = {
+    "image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/avif",
+    "text/plain", "text/csv", "text/tab-separated-values", "application/json",
+}
+#: Markers of active content (HTML, SVG, XML, scripts): served as text/plain attachments.
+ACTIVE_MARKERS = ("html", "xml", "svg", "javascript", "ecmascript", "xsl")
+ARTIFACT_CSP = "sandbox; default-src 'none'"
+JSON_TYPE = "application/json; charset=UTF-8"
+
+
+@dataclass
+class ExtensionState:
+    """What the handlers share (``web_app.settings["nbtrace"]``)."""
+
+    config: Any
+    root_dir: str | None
+    store: Any = None
+    jobs: Any = None
+    store_error: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def close(self) -> None:
+        """Cancel jobs and close the store (server shutdown, tests)."""
+        if self.jobs is not None:
+            self.jobs.shutdown()
+        if self.store is not None:
+            self.store.close()
+
+
+class NBTraceHandler(APIHandler):
+    """Base of every nbtrace handler: shared errors, JSON and store access."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def state(self) -> ExtensionState:
+        return self.settings["nbtrace"]
+
+    @property
+    def store(self) -> Any:
+        st = self.state
+        if st.store is None:
+            raise HTTPError(503, "%s", f"the nbtrace store is unavailable: {st.store_error}")
+        return st.store
+
+    @property
+    def jobs(self) -> Any:
+        self.store  # noqa: B018 - same 503 when the store did not open
+        return self.state.jobs
+
+    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking store/engine call in a thread; translate nbtrace errors."""
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except NBTraceError as exc:
+            raise _http_error(exc) from None
+
+    async def guard(self, coro: Any) -> Any:
+        """Await ``coro`` translating nbtrace errors (for async job calls)."""
+        try:
+            return await coro
+        except NBTraceError as exc:
+            raise _http_error(exc) from None
+
+    def send(self, obj: Any, status: int = 200) -> None:
+        """Finish with strict JSON."""
+        self.set_status(status)
+        self.finish(dumps(obj), set_content_type=JSON_TYPE)
+
+    def json_body(self, allowed: set[str]) -> dict[str, Any]:
+        """The request's JSON object, refusing other content types and unknown keys."""
+        ctype = self.request.headers.get("Content-Type", "")
+        if ctype.split(";", 1)[0].strip().lower() != "application/json":
+            raise HTTPError(
+                415, "%s", "the request body must be JSON (Content-Type: application/json)"
+            )
+        raw = self.request.body or b""
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+            raise HTTPError(400, "%s", "the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise HTTPError(400, "%s", "the request body must be a JSON object")
+        unknown = sorted(set(body) - allowed)
+        if unknown:
+            raise HTTPError(
+                400, "%s",
+                f"unknown field(s) {', '.join(one_line(k, 40) for k in unknown)}"
+                f" (allowed: {', '.join(sorted(allowed))})",
+            )
+        return body
+
+    def int_arg(self, name: str, default: int, lo: int, hi: int) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = lo - 1
+        if not lo <= value <= hi:
+            raise HTTPError(400, "%s", f"{name} must be an integer from {lo} to {hi}")
+        return value
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """``{"message"}`` for every error; never a traceback or an internal detail."""
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        if isinstance(exc, HTTPError):
+            try:
+                message = exc.log_message % exc.args if exc.args else exc.log_message
+            except (TypeError, ValueError):
+                message = exc.log_message
+            message = message or exc.reason or _reason(status_code)
+        elif status_code >= 500:
+            message = "internal error in the nbtrace extension (see the server log)"
+        else:
+            message = _reason(status_code)
+        self.clear_header("Content-Disposition")
+        self.finish(dumps({"message": one_line(message, 1000)}), set_content_type=JSON_TYPE)
+
+
+def _reason(status: int) -> str:
+    from http.client import responses
+
+    return responses.get(status, "error")
+
+
+def _http_error(exc: NBTraceError) -> HTTPError:
+    return HTTPError(getattr(exc, "http_status", 400) or 400, "%s", one_line(exc, 1000))
+
+
+# ----------------------------------------------------------------------------- runs
+class RunsHandler(NBTraceHandler):
+    """``GET runs?filter=&sort=&limit=&offset=`` → ``{"runs", "total"}``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        limit = self.int_arg("limit", DEFAULT_LIMIT, 0, MAX_LIMIT)
+        offset = self.int_arg("offset", 0, 0, 10**9)
+        flt = self.get_query_argument("filter", None) or None
+        sort = self.get_query_argument("sort", None) or None
+        runs, total = await self.call(self.store.list_runs, filter=flt, sort=sort, limit=limit,
+                                      offset=offset)
+        self.send({"runs": runs, "total": total, "limit": limit, "offset": offset})
+
+
+class RunHandler(NBTraceHandler):
+    """``GET`` / ``PATCH`` / ``DELETE runs/{id}``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        series = self.get_query_argument("series", "0").lower() in ("1", "true", "yes")
+        self.send(await self.call(self.store.get_run, run_id, series=series))
+
+    @web.authenticated
+    @authorized
+    async def patch(self, run_id: str) -> None:
+        body = self.json_body({"name", "tags", "note"})
+        if "tags" in body and body["tags"] is not None:
+            tags = body["tags"]
+            if not isinstance(tags, dict) or not all(
+                v is None or isinstance(v, (str, int, float, bool)) for v in tags.values()
+            ):
+                raise HTTPError(400, "%s", "tags must be an object of name: string (null removes)")
+        run = await self.call(
+            self.store.update_run, run_id, name=body.get("name"), tags=body.get("tags"),
+            note=body.get("note"),
+        )
+        self.send(run)
+
+    @web.authenticated
+    @authorized
+    async def delete(self, run_id: str) -> None:
+        await self.call(self.store.delete_run, run_id)
+        self.set_status(204)
+        self.finish()
+
+
+class MetricHandler(NBTraceHandler):
+    """``GET runs/{id}/metrics/{key}`` → ``[{step, value, timestamp}]``."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, key: str) -> None:
+        self.send(await self.call(self.store.metric_series, run_id, key))
+
+
+class CompareHandler(NBTraceHandler):
+    """``GET compare?ids=a,b,c`` → the comparison object."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from ..compare import compare_runs
+
+        ids = [i.strip() for raw in self.get_query_arguments("ids") for i in raw.split(",")]
+        ids = [i for i in ids if i]
+        if len(ids) < 2:
+            raise HTTPError(400, "%s", "compare needs ids=a,b (at least two run ids)")
+        self.send(await self.call(compare_runs, self.store, ids))
+
+
+def bad_artifact_name(name: str) -> bool:
+    """Names that look like a path escape: never in the store, refused before looking."""
+    if not name or "\x00" in name or "\\" in name or name.startswith("/"):
+        return True
+    if len(name) > 1 and name[1] == ":":
+        return True  # C:...
+    return any(part in ("..", ".") for part in name.split("/"))
+
+
+def artifact_headers(name: str) -> dict[str, str]:
+    """Content type and disposition such that active content cannot run in Lab's origin."""
+    guessed = (mimetypes.guess_type(posixpath.basename(name), strict=False)[0]
+               or "application/octet-stream").lower()
+    filename = posixpath.basename(name) or "artifact"
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename)
+    disposition = (
+        f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''"
+        f"{urllib.parse.quote(filename, safe='')}"
+    )
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": ARTIFACT_CSP,
+        "X-Artifact-Content-Type": guessed,
+    }
+    if any(m in guessed for m in ACTIVE_MARKERS):
+        headers["Content-Type"] = "text/plain; charset=utf-8"
+        headers["Content-Disposition"] = disposition
+    elif guessed in INLINE_TYPES:
+        headers["Content-Type"] = guessed
+        headers["Content-Disposition"] = "inline"
+    else:
+        headers["Content-Type"] = guessed
+        headers["Content-Disposition"] = disposition
+    return headers
+
+
+class ArtifactHandler(NBTraceHandler):
+    """``GET runs/{id}/artifacts/{name}``: bytes from the store, never from the filesystem."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, name: str) -> None:
+        if bad_artifact_name(name):
+            raise HTTPError(400, "%s", "invalid artifact name")
+        data, meta = await self.call(self.store.artifact, run_id, name)
+        headers = artifact_headers(name)
+        for k, v in headers.items():
+            self.set_header(k, v)
+        self.set_header("ETag", f'"{meta["sha256"]}"')
+        self.set_header("Cache-Control", "private, max-age=0, must-revalidate")
+        self.finish(data, set_content_type=headers["Content-Type"])
+
+
+class DriftHandler(NBTraceHandler):
+    """``GET runs/{id}/drift?kernel_name=``: environment differences before a re-execution."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        from ..rerun.drift import drift
+
+        kernel = self.get_query_argument("kernel_name", None) or None
+        ksm = self.jobs.kernel_spec_manager
+        self.send(await self.call(drift, self.store, run_id, kernel_name=kernel,
+                                  kernel_spec_manager=ksm))
+
+
+class RerunHandler(NBTraceHandler):
+    """``POST runs/{id}/rerun {"overrides", "kernel_name"}`` → ``202 {"job"}``."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "execute", "kernels")
+        )
+        if not allowed:
+            raise HTTPError(403, "%s", "re-executing a run starts a kernel, which you may not do")
+        body = self.json_body({"overrides", "kernel_name"})
+        overrides = body.get("overrides") or {}
+        if not isinstance(overrides, dict):
+            raise HTTPError(400, "%s", "overrides must be an object of parameter name: value")
+        kernel = body.get("kernel_name")
+        if kernel is not None and (not isinstance(kernel, str) or not kernel.strip()):
+            raise HTTPError(400, "%s", "kernel_name must be a non-empty string")
+        user = getattr(self.current_user, "username", None) or str(self.current_user)
+        job = await self.guard(self.jobs.submit(run_id, overrides, kernel, user))
+        url = self.request.path.rsplit("/runs/", 1)[0] + f"/jobs/{job.id}"
+        self.set_header("Location", url)
+        view = await self.jobs.get(job.id)
+        self.send({"job": job.id, **view}, status=202)
+
+
+# ----------------------------------------------------------------------------- jobs
+class JobsHandler(NBTraceHandler):
+    """``GET jobs`` → ``{"jobs": [...]}`` (newest first)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.send({"jobs": await self.guard(self.jobs.list_jobs())})
+
+
+class JobHandler(NBTraceHandler):
+    """``GET jobs/{id}`` (state, progress, verdict) and ``DELETE jobs/{id}`` (cancel)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        self.send(await self.guard(self.jobs.get(job_id)))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        view = await self.guard(self.jobs.cancel(job_id))
+        self.send(view, status=202 if view["state"] in ("queued", "running") else 200)
+
+
+__all__ = [
+    "AUTH_RESOURCE", "ExtensionState", "NBTraceHandler", "RunsHandler", "RunHandler",
+    "MetricHandler", "CompareHandler", "ArtifactHandler", "DriftHandler", "RerunHandler",
+    "JobsHandler", "JobHandler", "artifact_headers", "bad_artifact_name",
+]

@@ -1,0 +1,349 @@
+"""Re-execution jobs: a queue, a few workers, state kept in the store.
+
+Why in the store rather than in memory: the front end polls ``GET jobs/{id}`` across requests
+(and page reloads); a server restart must not leave jobs that say ``running`` forever. Each
+state change and each cell's progress is saved with :meth:`Store.save_job`; at start, jobs a
+previous server process left ``queued`` or ``running`` are marked ``error`` ("server
+restarted"). Jobs owned by another live server process on this host are left alone.
+
+Why a daemon thread per running job rather than the default executor: a replay may run for
+hours; the executor's threads are joined at interpreter exit, which would hang the server's
+shutdown. Kernels of an abandoned replay exit with their parent (ipykernel's parent poller).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import NBTraceError, NotFoundError, one_line
+from ..store.base import Store
+
+STATES = ("queued", "running", "done", "error", "cancelled")
+ACTIVE = ("queued", "running")
+MAX_LISTED = 200
+
+log = logging.getLogger("nbtrace.server")
+
+
+def _iso(ts: float | None) -> str | None:
+    from ..store.sql import iso
+
+    return iso(ts)
+
+
+@dataclass
+class Job:
+    """One re-execution request and its live state."""
+
+    id: str
+    source_run: str
+    owner: str | None
+    overrides: dict[str, Any]
+    kernel_name: str | None
+    state: str = "queued"
+    done: int = 0
+    total: int = 0
+    new_run: str | None = None
+    verdict: dict[str, Any] | None = None
+    error: str | None = None
+    created_at: float = field(default_factory=time.time)
+    updated_at: float = field(default_factory=time.time)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def row(self) -> dict[str, Any]:
+        """The ``jobs`` table row."""
+        with self.lock:
+            return {
+                "id": self.id,
+                "run_id": self.source_run,
+                "state": self.state,
+                "new_run": self.new_run,
+                "verdict": self.verdict,
+                "progress": {"done": self.done, "total": self.total},
+                "error": self.error,
+                "request": {
+                    "overrides": self.overrides,
+                    "kernel_name": self.kernel_name,
+                    "server": {"host": socket.gethostname(), "pid": os.getpid()},
+                },
+                "owner": self.owner,
+                "created_at": self.created_at,
+                "updated_at": self.updated_at,
+            }
+
+
+def job_view(row: dict[str, Any]) -> dict[str, Any]:
+    """The public JSON of a job row (``GET jobs/{id}``)."""
+    request = row.get("request") or {}
+    progress = row.get("progress") or {}
+    return {
+        "id": row["id"],
+        "state": row["state"],
+        "progress": {"done": int(progress.get("done") or 0),
+                     "total": int(progress.get("total") or 0)},
+        "run": row.get("new_run"),
+        "verdict": row.get("verdict"),
+        "error": row.get("error"),
+        "source_run": row.get("run_id"),
+        "owner": row.get("owner"),
+        "overrides": request.get("overrides") or {},
+        "kernel_name": request.get("kernel_name"),
+        "created_at": _iso(row.get("created_at")),
+        "updated_at": _iso(row.get("updated_at")),
+    }
+
+
+def _pid_alive(pid: Any) -> bool:
+    from ..store.sql import pid_alive
+
+    return isinstance(pid, int) and pid_alive(pid)
+
+
+def mark_stale_jobs(store: Store) -> int:
+    """Mark ``error`` the jobs a dead server process left queued or running; returns how many.
+
+    A job whose recorded server is another live process on this host is someone else's and
+    stays; a job from another host, or with no server recorded, is stale only when its host is
+    this one or unknown (a team store's other servers clean up their own jobs on restart).
+    """
+    host, me = socket.gethostname(), os.getpid()
+    stale = 0
+    for row in store.list_jobs(states=list(ACTIVE)):
+        server = (row.get("request") or {}).get("server") or {}
+        if server.get("host") not in (None, host):
+            continue
+        pid = server.get("pid")
+        if pid is not None and (pid == me or _pid_alive(pid)):
+            continue
+        row["state"] = "error"
+        row["error"] = "the server restarted before the job finished"
+        row["updated_at"] = time.time()
+        store.save_job(row)
+        stale += 1
+    return stale
+
+
+RerunFn = Callable[..., dict[str, Any]]
+
+
+class JobManager:
+    """Queues re-executions and runs at most ``max_concurrent`` at a time."""
+
+    def __init__(
+        self,
+        store: Store,
+        max_concurrent: int = 1,
+        tolerance: float | None = None,
+        cell_timeout: float | None = None,
+        root_dir: str | None = None,
+        kernel_spec_manager: Any = None,
+        rerun: RerunFn | None = None,
+    ) -> None:
+        self.store = store
+        self.max_concurrent = max(1, int(max_concurrent))
+        self.tolerance = tolerance
+        self.cell_timeout = cell_timeout if cell_timeout and cell_timeout > 0 else None
+        self.root_dir = root_dir
+        self.kernel_spec_manager = kernel_spec_manager
+        self._rerun = rerun
+        self._live: dict[str, Job] = {}
+        self._queue: asyncio.Queue[str] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        _ALL.add(self)
+
+    # ------------------------------------------------------------------ requests
+    async def submit(
+        self,
+        ref: str,
+        overrides: dict[str, Any],
+        kernel_name: str | None,
+        owner: str | None,
+    ) -> Job:
+        """Validate a request (raising NBTraceError at once), then queue it."""
+        from ..rerun import plan_replay
+
+        plan = await asyncio.to_thread(
+            plan_replay, self.store, ref, overrides, kernel_name, self.root_dir, owner,
+            kernel_spec_manager=self.kernel_spec_manager,
+        )
+        job = Job(
+            id=secrets.token_hex(8),
+            source_run=plan.run["id"],
+            owner=owner,
+            overrides=plan.overrides,
+            kernel_name=kernel_name,
+            total=len(plan.notebook.cells),
+        )
+        self._live[job.id] = job
+        await self._save(job)
+        self._ensure_workers()
+        assert self._queue is not None
+        self._queue.put_nowait(job.id)
+        return job
+
+    async def get(self, job_id: str) -> dict[str, Any]:
+        """A job's public JSON (live state when this server runs it, else the stored row)."""
+        job = self._live.get(job_id)
+        if job is not None:
+            return job_view(job.row())
+        return job_view(await asyncio.to_thread(self.store.get_job, _check_id(job_id)))
+
+    async def list_jobs(self) -> list[dict[str, Any]]:
+        """The newest jobs, newest first."""
+        rows = await asyncio.to_thread(self.store.list_jobs)
+        out = []
+        for row in rows[:MAX_LISTED]:
+            job = self._live.get(row["id"])
+            out.append(job_view(job.row() if job is not None else row))
+        return out
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        """Cancel a job: a queued one at once, a running one by interrupting its kernel."""
+        job = self._live.get(job_id)
+        if job is None:
+            row = await asyncio.to_thread(self.store.get_job, _check_id(job_id))
+            return job_view(row)  # finished (or another server's): nothing to cancel here
+        job.cancel.set()
+        if job.state == "queued":
+            self._set(job, state="cancelled", error="cancelled before it started")
+            await self._save(job)
+        return job_view(job.row())
+
+    # ------------------------------------------------------------------ workers
+    def _ensure_workers(self) -> None:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        self._workers = [w for w in self._workers if not w.done()]
+        while len(self._workers) < self.max_concurrent:
+            self._workers.append(asyncio.ensure_future(self._worker()))
+
+    async def _worker(self) -> None:
+        assert self._queue is not None
+        while True:
+            job_id = await self._queue.get()
+            job = self._live.get(job_id)
+            if job is None or job.state != "queued":
+                self._live.pop(job_id, None)  # cancelled while queued
+                continue
+            try:
+                await self._run(job)
+            except Exception:  # noqa: BLE001 - a worker must survive any job
+                log.exception("nbtrace: job %s failed unexpectedly", job.id)
+                self._set(job, state="error", error="internal error (see the server log)")
+                await self._save(job)
+            finally:
+                self._live.pop(job.id, None)
+
+    async def _run(self, job: Job) -> None:
+        from ..rerun import RerunCancelledError, rerun_run
+
+        self._set(job, state="running")
+        await self._save(job)
+
+        def progress(done: int, total: int) -> None:
+            self._set(job, done=done, total=total)
+            try:
+                self.store.save_job(job.row())
+            except NBTraceError:
+                pass  # progress is best effort; the final state is saved by the loop
+
+        rerun = self._rerun or rerun_run
+        try:
+            result = await _in_daemon_thread(
+                rerun,
+                self.store,
+                job.source_run,
+                overrides=job.overrides,
+                kernel_name=job.kernel_name,
+                tolerance=self.tolerance,
+                timeout=self.cell_timeout,
+                progress=progress,
+                root_dir=self.root_dir,
+                user=job.owner,
+                cancel=job.cancel,
+                job_id=job.id,
+                kernel_spec_manager=self.kernel_spec_manager,
+                name=f"nbtrace-job-{job.id}",
+            )
+        except RerunCancelledError:
+            self._set(job, state="cancelled", error="cancelled while running")
+        except NBTraceError as exc:
+            self._set(job, state="error", error=one_line(exc, 500))
+        else:
+            self._set(job, state="done", new_run=result.get("run"), verdict=result.get("verdict"))
+        await self._save(job)
+
+    # ------------------------------------------------------------------ helpers
+    @staticmethod
+    def _set(job: Job, **fields: Any) -> None:
+        with job.lock:
+            for k, v in fields.items():
+                setattr(job, k, v)
+            job.updated_at = time.time()
+
+    async def _save(self, job: Job) -> None:
+        await asyncio.to_thread(self.store.save_job, job.row())
+
+    def shutdown(self) -> None:
+        """Cancel every job of this server (at exit): their kernels are interrupted."""
+        for job in list(self._live.values()):
+            job.cancel.set()
+        for w in self._workers:
+            w.cancel()
+
+
+def _check_id(job_id: str) -> str:
+    if not job_id or len(job_id) > 64 or not job_id.isalnum():
+        raise NotFoundError(f"no job with id {one_line(job_id, 80)!r}")
+    return job_id
+
+
+def _in_daemon_thread(fn: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> Any:
+    """Run ``fn`` in a new daemon thread; an awaitable of its result."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def deliver(ok: bool, value: Any) -> None:
+        if fut.done():
+            return
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+    def target() -> None:
+        try:
+            value, ok = fn(*args, **kwargs), True
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
+            value, ok = exc, False
+        try:
+            loop.call_soon_threadsafe(deliver, ok, value)
+        except RuntimeError:
+            pass  # the loop is closed: the server is gone
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return fut
+
+
+_ALL: "weakref.WeakSet[JobManager]" = weakref.WeakSet()
+
+
+@atexit.register
+def _cancel_all_at_exit() -> None:
+    for manager in list(_ALL):
+        try:
+            manager.shutdown()
+        except Exception:  # noqa: BLE001 - exiting anyway
+            pass
