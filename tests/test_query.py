@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -52,7 +53,42 @@ class SQLiteDB:
         self.conn.close()
 
 
-BACKENDS: dict[str, Callable[[Path], Any]] = {"sqlite": lambda tmp: SQLiteDB(tmp / "q.db")}
+class PostgresDB:
+    """A PostgreSQL database on the throwaway cluster, in a non-C (ICU en-US) collation:
+    the collation under which text ordering differs from byte order, so the compiler's
+    ``COLLATE "C"`` is really exercised."""
+
+    dialect = q.POSTGRES
+
+    def __init__(self, cluster: Any) -> None:
+        import psycopg
+
+        self.cluster = cluster
+        self.name = f"q_{os.getpid()}"
+        cluster.admin(
+            f'CREATE DATABASE "{self.name}" TEMPLATE template0'
+            " LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'"
+        )
+        self.conn = psycopg.connect(cluster.url(self.name), autocommit=True)
+        for name, _ in MIGRATIONS:
+            for stmt in statements(name, "postgresql"):
+                self.conn.execute(stmt)
+
+    def execute(self, sql: str, params: Any = ()) -> None:
+        self.conn.execute(sql.replace("?", "%s"), list(params))
+
+    def query(self, sql: str, params: Any = ()) -> list[tuple]:
+        return self.conn.execute(sql.replace("?", "%s"), list(params)).fetchall()
+
+    def close(self) -> None:
+        self.conn.close()
+        self.cluster.drop_database(self.name)
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, Path], Any]] = {
+    "sqlite": lambda request, tmp: SQLiteDB(tmp / "q.db"),
+    "postgres": lambda request, tmp: PostgresDB(request.getfixturevalue("pg_cluster")),
+}
 
 # id, name, experiment, status, started (days after T0), duration (s), user, host, notebook,
 # parent, packages_hash
@@ -137,7 +173,7 @@ def load(db: Any) -> None:
 @pytest.fixture(scope="module", params=sorted(BACKENDS))
 def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """One loaded database per backend, shared by the module: every test only reads."""
-    conn = BACKENDS[request.param](tmp_path_factory.mktemp(request.param))
+    conn = BACKENDS[request.param](request, tmp_path_factory.mktemp(request.param))
     load(conn)
     yield conn
     conn.close()
