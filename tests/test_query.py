@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import os
+import random
 import sqlite3
 import time
 from collections.abc import Callable
