@@ -186,3 +186,14 @@ def test_every_route_is_in_openapi_and_back() -> None:
             if verb in vars(handler):
                 routed.add((path, verb.upper()))
     assert routed == documented
+
+
+def test_rerun_user_name_from_jupyter_identity() -> None:
+    import getpass
+    from types import SimpleNamespace
+
+    from nbtrace.server.handlers import jupyter_user_name
+
+    assert jupyter_user_name(SimpleNamespace(username="ana")) == "ana"
+    anon = SimpleNamespace(username="b925a162058b437c8ee85453fe80b1b4")
+    assert jupyter_user_name(anon) == getpass.getuser()

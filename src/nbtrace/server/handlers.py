@@ -324,7 +324,7 @@ class RerunHandler(NBTraceHandler):
         kernel = body.get("kernel_name")
         if kernel is not None and (not isinstance(kernel, str) or not kernel.strip()):
             raise HTTPError(400, "%s", "kernel_name must be a non-empty string")
-        user = getattr(self.current_user, "username", None) or str(self.current_user)
+        user = jupyter_user_name(self.current_user)
         job = await self.guard(self.jobs.submit(run_id, overrides, kernel, user))
         url = self.request.path.rsplit("/runs/", 1)[0] + f"/jobs/{job.id}"
         self.set_header("Location", url)
@@ -362,3 +362,19 @@ __all__ = [
     "MetricHandler", "CompareHandler", "ArtifactHandler", "DriftHandler", "RerunHandler",
     "JobsHandler", "JobHandler", "artifact_headers", "bad_artifact_name",
 ]
+
+
+def jupyter_user_name(user: object) -> str:
+    """The name a re-execution is recorded under: the Jupyter identity's user name, or the
+    server's OS user when that identity is anonymous (token login makes a random 32-hex
+    user name, which tells a team nothing)."""
+    import getpass
+    import re
+
+    name = getattr(user, "username", None) or str(user)
+    if re.fullmatch(r"[0-9a-f]{32}", name):
+        try:
+            return getpass.getuser()
+        except Exception:  # noqa: BLE001 - no passwd entry: keep the Jupyter id
+            return name
+    return name
