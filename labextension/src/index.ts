@@ -1,0 +1,218 @@
+/**
+ * nbtrace JupyterLab extension: the runs sidebar, the compare view and the re-execute
+ * dialog, wired to JupyterLab's commands, palette, settings, state and layout restorer.
+ */
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette, IThemeManager, Notification } from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStateDB } from '@jupyterlab/statedb';
+import { SidePanel } from '@jupyterlab/ui-components';
+import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
+
+import { getRun, NbtraceError, setServerSettings } from './api';
+import { themeChanged } from './charts';
+import { nbtraceIcon } from './icons';
+import { IRunsQueryState, RunsModel } from './model';
+import { createNotebookFromRun, OpenMode } from './notebook';
+import { createCompareWidget } from './widgets/CompareView';
+import { RerunDialog } from './widgets/RerunDialog';
+import { DetailsWidget } from './widgets/RunDetails';
+import { CommandIDs, MAX_COMPARE, RunsWidget } from './widgets/RunsView';
+
+const PLUGIN_ID = 'nbtrace:plugin';
+const STATE_KEY = 'nbtrace:runs-query';
+
+/** The id of the run under the context menu, if any. */
+function runIdAt(app: JupyterFrontEnd): string | null {
+  const node = app.contextMenuHitTest(n => !!n.dataset?.runId);
+  return node?.dataset.runId ?? null;
+}
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'Browse, filter, compare and re-execute nbtrace runs.',
+  autoStart: true,
+  optional: [
+    ILayoutRestorer,
+    ICommandPalette,
+    ISettingRegistry,
+    IStateDB,
+    INotebookTracker,
+    IThemeManager
+  ],
+  activate: (
+    app: JupyterFrontEnd,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null,
+    settingRegistry: ISettingRegistry | null,
+    state: IStateDB | null,
+    tracker: INotebookTracker | null,
+    themes: IThemeManager | null
+  ) => {
+    setServerSettings(app.serviceManager.serverSettings);
+    const { commands, shell } = app;
+    const model = new RunsModel();
+
+    // The sidebar: runs on top, details of the clicked run below.
+    const panel = new SidePanel();
+    panel.id = 'nbtrace-sidebar';
+    panel.title.icon = nbtraceIcon;
+    panel.title.label = 'nbtrace';
+    panel.title.caption = 'nbtrace';
+    panel.addClass('nbtrace-Sidebar');
+    const runsWidget = new RunsWidget(model, commands);
+    const detailsWidget = new DetailsWidget({ model, commands, tracker });
+    panel.addWidget(runsWidget);
+    panel.addWidget(detailsWidget);
+    shell.add(panel, 'left', { rank: 600 });
+    restorer?.add(panel, 'nbtrace-sidebar');
+
+    themes?.themeChanged.connect(() => themeChanged.emit());
+
+    // Settings: columns and poll interval.
+    let settings: ISettingRegistry.ISettings | null = null;
+    const applySettings = () => {
+      if (!settings) {
+        return;
+      }
+      const interval = settings.get('pollInterval').composite as number;
+      model.pollInterval = Math.max(0, (interval ?? 2) * 1000);
+    };
+    // Last query: state database.
+    const restoreQuery = async (): Promise<Partial<IRunsQueryState>> => {
+      try {
+        return ((await state?.fetch(STATE_KEY)) as Partial<IRunsQueryState>) ?? {};
+      } catch {
+        return {};
+      }
+    };
+    void Promise.all([
+      settingRegistry?.load(PLUGIN_ID).catch(() => null) ?? Promise.resolve(null),
+      restoreQuery()
+    ]).then(([loaded, query]) => {
+      settings = loaded;
+      settings?.changed.connect(() => {
+        applySettings();
+        const cols = settings!.get('columns').composite as string[];
+        if (JSON.stringify(cols) !== JSON.stringify(model.columns)) {
+          model.setColumns(cols);
+        }
+      });
+      applySettings();
+      const columns = (settings?.get('columns').composite as string[] | undefined) ?? null;
+      model.restore(query, columns);
+    });
+    model.queryChanged.connect((_, query) => {
+      void state?.save(STATE_KEY, query as any);
+    });
+    model.columnsChanged.connect((_, columns) => {
+      void settings?.set('columns', columns);
+    });
+
+    commands.addCommand(CommandIDs.open, {
+      label: 'nbtrace: Open runs',
+      caption: 'Show the nbtrace runs sidebar',
+      icon: nbtraceIcon,
+      execute: () => {
+        shell.activateById(panel.id);
+      }
+    });
+
+    commands.addCommand(CommandIDs.refresh, {
+      label: 'nbtrace: Refresh runs',
+      execute: () => model.refresh()
+    });
+
+    commands.addCommand(CommandIDs.compare, {
+      label: 'nbtrace: Compare selected runs',
+      icon: nbtraceIcon,
+      isEnabled: () => model.selected.length >= 2 && model.selected.length <= MAX_COMPARE,
+      execute: () => {
+        const runs = model.selectedRuns;
+        if (runs.length < 2 || runs.length > MAX_COMPARE) {
+          Notification.warning(`Select 2 to ${MAX_COMPARE} runs to compare them.`, {
+            autoClose: 4000
+          });
+          return;
+        }
+        const widget = createCompareWidget(runs);
+        shell.add(widget, 'main');
+        shell.activateById(widget.id);
+      }
+    });
+    model.selectionChanged.connect(() => commands.notifyCommandChanged(CommandIDs.compare));
+
+    const openRerun = async (id: string | null) => {
+      if (!id) {
+        return;
+      }
+      try {
+        const run = await getRun(id);
+        const dialog = new RerunDialog({
+          run,
+          onNewRun: newId => {
+            void model.refresh();
+            model.activate(newId);
+          }
+        });
+        dialog.open();
+      } catch (error) {
+        Notification.error(error instanceof NbtraceError ? error.message : String(error));
+      }
+    };
+
+    commands.addCommand(CommandIDs.rerun, {
+      label: 'nbtrace: Re-execute run',
+      caption: 'Re-execute the run in a fresh kernel, with its parameters editable',
+      isEnabled: args => !!(args.id ?? model.activeId),
+      execute: args => openRerun((args.id as string) ?? model.activeId)
+    });
+    commands.addCommand(CommandIDs.rerunRow, {
+      label: 'Re-execute…',
+      execute: () => openRerun(runIdAt(app))
+    });
+
+    const openAsNotebook = async (id: string | null, mode: OpenMode) => {
+      if (!id) {
+        return;
+      }
+      try {
+        const run = await getRun(id);
+        const path = await createNotebookFromRun(app.serviceManager.contents, run, mode);
+        await commands.execute('docmanager:open', { path });
+      } catch (error) {
+        Notification.error(
+          `Cannot open the run as a notebook: ${(error as Error).message ?? error}`
+        );
+      }
+    };
+    commands.addCommand(CommandIDs.openAsNotebook, {
+      label: 'nbtrace: Open run as notebook',
+      isEnabled: args => !!(args.id ?? model.activeId),
+      execute: (args: ReadonlyPartialJSONObject) =>
+        openAsNotebook(
+          (args.id as string) ?? model.activeId,
+          (args.mode as OpenMode) === 'in_run' ? 'in_run' : 'all'
+        )
+    });
+    commands.addCommand(CommandIDs.openAsNotebookRow, {
+      label: 'Open as notebook',
+      execute: () => openAsNotebook(runIdAt(app), 'all')
+    });
+
+    if (palette) {
+      for (const command of [
+        CommandIDs.open,
+        CommandIDs.refresh,
+        CommandIDs.compare,
+        CommandIDs.rerun,
+        CommandIDs.openAsNotebook
+      ]) {
+        palette.addItem({ command, category: 'nbtrace' });
+      }
+    }
+  }
+};
+
+export default plugin;

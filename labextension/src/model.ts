@@ -1,0 +1,425 @@
+/**
+ * The state of the runs sidebar: query (filter, sort), the loaded pages of runs, the
+ * selection and the active run. Views observe it through Lumino signals.
+ *
+ * Rows are fetched from the server a page at a time (`limit`/`offset`) as the table scrolls,
+ * so the panel stays light with tens of thousands of runs; while visible, the pages on screen
+ * are polled so new runs and status changes appear without a manual refresh.
+ */
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { listRuns, NbtraceError } from './api';
+import type { IRunSummary } from './types';
+
+/** Rows fetched per request. */
+export const PAGE_SIZE = 100;
+
+/** A column of the runs table: a built-in field, or `params.X`, `metrics.X`, `tags.X`. */
+export type ColumnKey = string;
+
+/** Built-in columns, in display order. */
+export const BASE_COLUMNS: { key: ColumnKey; label: string; sort: string }[] = [
+  { key: 'name', label: 'Name', sort: 'name' },
+  { key: 'status', label: 'Status', sort: 'status' },
+  { key: 'experiment', label: 'Experiment', sort: 'experiment' },
+  { key: 'user', label: 'User', sort: 'user' },
+  { key: 'started_at', label: 'Started', sort: 'started_at' },
+  { key: 'duration_s', label: 'Duration', sort: 'duration' }
+];
+
+/** Where the chosen param/metric columns go: right after these built-in columns. */
+export const LEADING_COLUMNS = 2;
+
+/**
+ * The query-language key of a `params.X` / `metrics.X` / `tags.X` column: names outside
+ * `[A-Za-z0-9_-]` are double-quoted (a quote doubled).
+ */
+export function queryKey(column: ColumnKey): string {
+  const dot = column.indexOf('.');
+  const group = column.slice(0, dot);
+  const name = column.slice(dot + 1);
+  return /^[\w-]+$/.test(name) ? `${group}.${name}` : `${group}."${name.replace(/"/g, '""')}"`;
+}
+
+/** The persisted part of the model (state DB). */
+export interface IRunsQueryState {
+  filter: string;
+  sort: string;
+  history: string[];
+}
+
+/** The runs sidebar model. */
+export class RunsModel {
+  /** Emitted whenever rows, totals, query or errors change. */
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** Emitted when the checked runs change. */
+  get selectionChanged(): ISignal<this, void> {
+    return this._selectionChanged;
+  }
+
+  /** Emitted with the new active run id (the one shown in the details). */
+  get activeChanged(): ISignal<this, string | null> {
+    return this._activeChanged;
+  }
+
+  /** Emitted after the query (filter or sort) changes, to persist it. */
+  get queryChanged(): ISignal<this, IRunsQueryState> {
+    return this._queryChanged;
+  }
+
+  /** Emitted when the chosen extra columns change, to persist them. */
+  get columnsChanged(): ISignal<this, ColumnKey[]> {
+    return this._columnsChanged;
+  }
+
+  /** The applied filter (query language). */
+  get filter(): string {
+    return this._filter;
+  }
+
+  /** The sort key, e.g. `-started_at` or `metrics.mse`. */
+  get sort(): string {
+    return this._sort;
+  }
+
+  /** Recent filters, newest first. */
+  get history(): string[] {
+    return this._history;
+  }
+
+  /** The server's message for a bad filter, or null. */
+  get filterError(): string | null {
+    return this._filterError;
+  }
+
+  /** A failure that prevents listing runs (not installed, store unreadable...). */
+  get error(): NbtraceError | null {
+    return this._error;
+  }
+
+  /** Number of runs matching the filter (null before the first answer). */
+  get total(): number | null {
+    return this._total;
+  }
+
+  /** True while the first page of a new query is loading. */
+  get loading(): boolean {
+    return this._loading;
+  }
+
+  /** The extra param/metric/tag columns shown. */
+  get columns(): ColumnKey[] {
+    return this._columns;
+  }
+
+  /** Ids of the checked runs, in the order they were checked. */
+  get selected(): string[] {
+    return [...this._selected.keys()];
+  }
+
+  /** Names of the checked runs. */
+  get selectedRuns(): IRunSummary[] {
+    return [...this._selected.values()];
+  }
+
+  /** The run shown in the details pane. */
+  get activeId(): string | null {
+    return this._active;
+  }
+
+  /** Poll interval in milliseconds (0 disables polling). */
+  get pollInterval(): number {
+    return this._pollInterval;
+  }
+  set pollInterval(ms: number) {
+    this._pollInterval = ms;
+    this._schedulePoll();
+  }
+
+  /** Whether the table is on screen (polling only runs while it is). */
+  get visible(): boolean {
+    return this._visible;
+  }
+  set visible(value: boolean) {
+    if (value === this._visible) {
+      return;
+    }
+    this._visible = value;
+    if (value) {
+      void this.refresh();
+    }
+    this._schedulePoll();
+  }
+
+  /** The run at a table row, or undefined when its page is not loaded yet. */
+  rowAt(index: number): IRunSummary | undefined {
+    const page = this._pages.get(Math.floor(index / PAGE_SIZE));
+    return page?.[index % PAGE_SIZE];
+  }
+
+  /** Whether a run is checked. */
+  isSelected(id: string): boolean {
+    return this._selected.has(id);
+  }
+
+  /** Param, metric and tag keys seen in the loaded rows, as column keys. */
+  availableColumns(): ColumnKey[] {
+    const keys = new Set<string>(this._columns);
+    for (const page of this._pages.values()) {
+      for (const run of page) {
+        for (const group of ['params', 'metrics', 'tags'] as const) {
+          for (const key of Object.keys(run[group] ?? {})) {
+            keys.add(`${group}.${key}`);
+          }
+        }
+      }
+    }
+    const order = { params: 0, metrics: 1, tags: 2 } as { [k: string]: number };
+    return [...keys].sort((a, b) => {
+      const ga = order[a.split('.')[0]] ?? 3;
+      const gb = order[b.split('.')[0]] ?? 3;
+      return ga - gb || a.localeCompare(b);
+    });
+  }
+
+  /** Restore the persisted query without persisting it again. */
+  restore(state: Partial<IRunsQueryState>, columns: ColumnKey[] | null): void {
+    this._filter = state.filter ?? this._filter;
+    this._sort = state.sort ?? this._sort;
+    this._history = state.history ?? this._history;
+    if (columns) {
+      this._columns = [...columns];
+    }
+    this._ready = true;
+    this._resetRows();
+    void this._loadVisible();
+  }
+
+  /** Apply a new filter; the server validates it (errors land in {@link filterError}). */
+  setFilter(filter: string): void {
+    filter = filter.trim();
+    if (filter === this._filter && !this._filterError) {
+      return;
+    }
+    this._filter = filter;
+    this._resetRows();
+    void this._loadVisible().then(() => {
+      if (!this._filterError && filter) {
+        this._history = [filter, ...this._history.filter(f => f !== filter)].slice(0, 20);
+      }
+      this._emitQuery();
+    });
+  }
+
+  /** Sort by a key (`-` prefix for descending). */
+  setSort(sort: string): void {
+    if (sort === this._sort) {
+      return;
+    }
+    this._sort = sort;
+    this._resetRows();
+    void this._loadVisible();
+    this._emitQuery();
+  }
+
+  /** Choose the extra columns. */
+  setColumns(columns: ColumnKey[]): void {
+    this._columns = [...columns];
+    this._changed.emit();
+    this._columnsChanged.emit(this._columns);
+  }
+
+  /** Check or uncheck a run. */
+  setSelected(run: IRunSummary, selected: boolean): void {
+    if (selected) {
+      this._selected.set(run.id, run);
+    } else {
+      this._selected.delete(run.id);
+    }
+    this._selectionChanged.emit();
+  }
+
+  /** Uncheck everything. */
+  clearSelection(): void {
+    this._selected.clear();
+    this._selectionChanged.emit();
+  }
+
+  /** Show a run in the details pane. */
+  activate(id: string | null): void {
+    if (id === this._active) {
+      return;
+    }
+    this._active = id;
+    this._activeChanged.emit(id);
+    this._changed.emit();
+  }
+
+  /** Tell the model which rows are on screen; missing pages are fetched. */
+  setVisibleRange(first: number, last: number): void {
+    this._range = [Math.max(0, first), Math.max(0, last)];
+    void this._loadVisible();
+  }
+
+  /** Re-fetch the rows on screen (used by polling and after edits). */
+  async refresh(): Promise<void> {
+    await this._loadVisible(true);
+  }
+
+  /** Stop polling and drop listeners. */
+  dispose(): void {
+    if (this._timer !== null) {
+      window.clearTimeout(this._timer);
+      this._timer = null;
+    }
+    this._disposed = true;
+    Signal.clearData(this);
+  }
+
+  private _resetRows(): void {
+    this._generation++;
+    this._pages.clear();
+    this._loading = true;
+    this._changed.emit();
+  }
+
+  private _pagesInRange(): number[] {
+    const [first, last] = this._range;
+    const pages: number[] = [];
+    const lastPage = Math.floor(last / PAGE_SIZE);
+    for (let p = Math.floor(first / PAGE_SIZE); p <= lastPage; p++) {
+      pages.push(p);
+    }
+    if (this._total !== null) {
+      const maxPage = Math.max(0, Math.ceil(this._total / PAGE_SIZE) - 1);
+      return pages.filter(p => p <= maxPage);
+    }
+    return pages.length ? pages : [0];
+  }
+
+  private async _loadVisible(force = false): Promise<void> {
+    if (!this._ready) {
+      return; // the persisted query is not restored yet
+    }
+    const pages = this._pagesInRange().filter(
+      p => force || (!this._pages.has(p) && !this._inflight.has(p))
+    );
+    if (force) {
+      // Pages off screen may be stale now: drop them, they are re-fetched on scroll.
+      const keep = new Set(this._pagesInRange());
+      for (const p of [...this._pages.keys()]) {
+        if (!keep.has(p)) {
+          this._pages.delete(p);
+        }
+      }
+    }
+    await Promise.all(pages.map(p => this._fetchPage(p)));
+  }
+
+  private async _fetchPage(page: number): Promise<void> {
+    const generation = this._generation;
+    const key = page;
+    if (this._inflight.has(key)) {
+      return this._inflight.get(key);
+    }
+    const promise = (async () => {
+      try {
+        const answer = await listRuns({
+          filter: this._filter || undefined,
+          sort: this._sort || undefined,
+          limit: PAGE_SIZE,
+          offset: page * PAGE_SIZE
+        });
+        if (generation !== this._generation || this._disposed) {
+          return;
+        }
+        this._pages.set(page, answer.runs ?? []);
+        this._total = typeof answer.total === 'number' ? answer.total : (answer.runs ?? []).length;
+        this._filterError = null;
+        this._error = null;
+        this._refreshSelected(answer.runs ?? []);
+      } catch (error) {
+        if (generation !== this._generation || this._disposed) {
+          return;
+        }
+        const err =
+          error instanceof NbtraceError
+            ? error
+            : new NbtraceError(String((error as Error)?.message ?? error), 0, 'network');
+        if (err.status === 400 && err.kind === 'server') {
+          this._filterError = err.message;
+          this._error = null;
+          this._pages.clear();
+          this._total = 0;
+        } else {
+          this._error = err;
+        }
+      } finally {
+        this._inflight.delete(key);
+        if (generation === this._generation) {
+          this._loading = false;
+        }
+      }
+      this._changed.emit();
+    })();
+    this._inflight.set(key, promise);
+    return promise;
+  }
+
+  private _refreshSelected(runs: IRunSummary[]): void {
+    for (const run of runs) {
+      if (this._selected.has(run.id)) {
+        this._selected.set(run.id, run);
+      }
+    }
+  }
+
+  private _emitQuery(): void {
+    this._queryChanged.emit({ filter: this._filter, sort: this._sort, history: this._history });
+  }
+
+  private _schedulePoll(): void {
+    if (this._timer !== null) {
+      window.clearTimeout(this._timer);
+      this._timer = null;
+    }
+    if (!this._visible || this._pollInterval <= 0 || this._disposed) {
+      return;
+    }
+    this._timer = window.setTimeout(async () => {
+      this._timer = null;
+      if (!document.hidden && this._inflight.size === 0) {
+        await this.refresh().catch(() => undefined);
+      }
+      this._schedulePoll();
+    }, this._pollInterval);
+  }
+
+  private _filter = '';
+  private _sort = '-started_at';
+  private _history: string[] = [];
+  private _filterError: string | null = null;
+  private _error: NbtraceError | null = null;
+  private _total: number | null = null;
+  private _loading = true;
+  private _columns: ColumnKey[] = [];
+  private _pages = new Map<number, IRunSummary[]>();
+  private _inflight = new Map<number, Promise<void>>();
+  private _generation = 0;
+  private _range: [number, number] = [0, 50];
+  private _selected = new Map<string, IRunSummary>();
+  private _active: string | null = null;
+  private _visible = false;
+  private _pollInterval = 2000;
+  private _timer: number | null = null;
+  private _disposed = false;
+  private _ready = false;
+  private _changed = new Signal<this, void>(this);
+  private _selectionChanged = new Signal<this, void>(this);
+  private _activeChanged = new Signal<this, string | null>(this);
+  private _queryChanged = new Signal<this, IRunsQueryState>(this);
+  private _columnsChanged = new Signal<this, ColumnKey[]>(this);
+}

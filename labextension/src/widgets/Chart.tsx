@@ -1,0 +1,46 @@
+/**
+ * A Vega-Lite chart as a React component (re-rendered when the spec or the theme changes).
+ */
+import React, { useEffect, useRef, useState } from 'react';
+
+import { renderChart, themeChanged } from '../charts';
+import { useSignals } from '../hooks';
+
+/** Props of {@link Chart}. */
+export interface IChartProps {
+  spec: Record<string, any>;
+  /** Accessible description of the chart. */
+  label: string;
+}
+
+/** A chart. */
+export function Chart(props: IChartProps): JSX.Element {
+  useSignals(themeChanged);
+  const node = useRef<HTMLDivElement>(null);
+  const [error, setError] = useState<string | null>(null);
+  const key = JSON.stringify(props.spec);
+  const theme = document.body.dataset.jpThemeName ?? '';
+
+  useEffect(() => {
+    let free: (() => void) | null = null;
+    let live = true;
+    if (node.current) {
+      renderChart(node.current, props.spec).then(
+        f => (live ? (free = f) : f()),
+        e => live && setError(String(e?.message ?? e))
+      );
+    }
+    return () => {
+      live = false;
+      free?.();
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [key, theme]);
+
+  return (
+    <div className="nbtrace-Chart" role="img" aria-label={props.label}>
+      <div ref={node} className="nbtrace-Chart-view" />
+      {error && <div className="nbtrace-error">Chart failed: {error}</div>}
+    </div>
+  );
+}

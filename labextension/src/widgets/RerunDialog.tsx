@@ -1,0 +1,427 @@
+/**
+ * The re-execute dialog: the run's params with their original values editable, the drift
+ * between the recorded and the current environment, then progress and the verdict.
+ *
+ * A modal of its own rather than `showDialog`, because it stays open across the job's
+ * states (edit → running → verdict) with buttons that change with them.
+ */
+import { ReactWidget } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+import React, { useEffect, useId, useRef, useState } from 'react';
+
+import { cancelJob, getDrift, getJob, startRerun } from '../api';
+import { formatValue, sameValue } from '../format';
+import { useAsync } from '../hooks';
+import type { IDrift, IJob, IRunSummary, JSONValue } from '../types';
+import { VerdictDetails } from './details/LineageSection';
+
+/** Milliseconds between job polls. */
+const POLL_MS = 500;
+
+/** The text of a param value in its input. */
+function toText(value: JSONValue): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/**
+ * Parse an edited value with the type of the original: numbers stay numbers, booleans
+ * booleans, strings strings; lists and objects are JSON.
+ *
+ * @throws Error with a message for the user when the text does not fit the type
+ */
+export function parseEdited(text: string, original: JSONValue): JSONValue {
+  if (typeof original === 'string') {
+    return text;
+  }
+  const trimmed = text.trim();
+  if (typeof original === 'number') {
+    if (['NaN', 'nan'].includes(trimmed)) {
+      return 'NaN';
+    }
+    const n = Number(trimmed);
+    if (trimmed === '' || Number.isNaN(n)) {
+      throw new Error('expects a number');
+    }
+    return n;
+  }
+  if (typeof original === 'boolean') {
+    if (/^(true|1|yes)$/i.test(trimmed)) {
+      return true;
+    }
+    if (/^(false|0|no)$/i.test(trimmed)) {
+      return false;
+    }
+    throw new Error('expects true or false');
+  }
+  try {
+    return JSON.parse(trimmed);
+  } catch {
+    throw new Error('expects a JSON value');
+  }
+}
+
+function DriftView(props: { drift: IDrift }): JSX.Element {
+  const { drift } = props;
+  const pk = drift.packages ?? { changed: [], added: [], removed: [] };
+  const items: string[] = [];
+  if (drift.python) {
+    items.push(`Python ${drift.python.recorded ?? '?'} → ${drift.python.current ?? '?'}`);
+  }
+  if (drift.platform) {
+    items.push(`Platform ${drift.platform.recorded ?? '?'} → ${drift.platform.current ?? '?'}`);
+  }
+  for (const p of pk.changed ?? []) {
+    items.push(`${p.name} ${p.recorded ?? '?'} → ${p.current ?? '?'}`);
+  }
+  for (const p of pk.added ?? []) {
+    items.push(`${p.name} ${p.current ?? ''} added`);
+  }
+  for (const p of pk.removed ?? []) {
+    items.push(`${p.name} ${p.recorded ?? ''} removed`);
+  }
+  const missing =
+    drift.nbtrace_installed === false ? (
+      <div className="nbtrace-error">
+        nbtrace is not installed in the kernel{drift.kernel_name ? ` ${drift.kernel_name}` : ''}:
+        the re-execution cannot record a run.
+      </div>
+    ) : null;
+  if (items.length === 0) {
+    return (
+      <>
+        {missing}
+        <div className="nbtrace-ok">
+          No drift: the kernel{drift.kernel_name ? ` ${drift.kernel_name}` : ''} has the recorded
+          environment.
+        </div>
+      </>
+    );
+  }
+  return (
+    <div className="nbtrace-Drift">
+      {missing}
+      <div className="nbtrace-warn">
+        The environment drifted since the run
+        {drift.kernel_name ? ` (kernel ${drift.kernel_name})` : ''}: {items.length} difference
+        {items.length === 1 ? '' : 's'}.
+      </div>
+      <ul>
+        {items.slice(0, 50).map(item => (
+          <li key={item}>{item}</li>
+        ))}
+        {items.length > 50 && <li>… and {items.length - 50} more</li>}
+      </ul>
+    </div>
+  );
+}
+
+/** Props of {@link RerunForm}. */
+export interface IRerunFormProps {
+  run: IRunSummary;
+  onClose: () => void;
+  /** Called with the new run id once the re-execution finished. */
+  onNewRun: (id: string) => void;
+}
+
+/** The content of the dialog. */
+export function RerunForm(props: IRerunFormProps): JSX.Element {
+  const { run, onClose, onNewRun } = props;
+  const params = run.params ?? {};
+  const names = Object.keys(params).sort();
+  const id = useId();
+  const [texts, setTexts] = useState<{ [k: string]: string }>(() =>
+    Object.fromEntries(names.map(n => [n, toText(params[n])]))
+  );
+  const [job, setJob] = useState<IJob | null>(null);
+  const [jobId, setJobId] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [starting, setStarting] = useState(false);
+  const drift = useAsync(() => getDrift(run.id), [run.id]);
+  const first = useRef<HTMLInputElement>(null);
+
+  useEffect(() => first.current?.focus(), []);
+
+  // Poll the job until it ends.
+  useEffect(() => {
+    if (!jobId) {
+      return;
+    }
+    let live = true;
+    let timer = 0;
+    const poll = async () => {
+      try {
+        const state = await getJob(jobId);
+        if (!live) {
+          return;
+        }
+        setJob(state);
+        if (['done', 'error', 'cancelled'].includes(state.state)) {
+          if (state.run) {
+            onNewRun(state.run);
+          }
+          return;
+        }
+      } catch (e) {
+        if (live) {
+          setError((e as Error).message);
+        }
+        return;
+      }
+      timer = window.setTimeout(poll, POLL_MS);
+    };
+    void poll();
+    return () => {
+      live = false;
+      window.clearTimeout(timer);
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [jobId]);
+
+  const problems: { [k: string]: string } = {};
+  const overrides: { [k: string]: JSONValue } = {};
+  const floats = new Set<string>();
+  for (const name of names) {
+    try {
+      const value = parseEdited(texts[name], params[name]);
+      if (!sameValue(value, params[name])) {
+        overrides[name] = value;
+      }
+      // Keep Python's float type: typed as a float, or the original was one.
+      const original = params[name];
+      if (
+        /[.eE]/.test(texts[name]) ||
+        (typeof original === 'number' && !Number.isInteger(original))
+      ) {
+        floats.add(name);
+      }
+    } catch (e) {
+      problems[name] = (e as Error).message;
+    }
+  }
+  const valid = Object.keys(problems).length === 0;
+
+  const start = async () => {
+    setStarting(true);
+    setError(null);
+    try {
+      setJobId(await startRerun(run.id, overrides, floats));
+    } catch (e) {
+      setError((e as Error).message);
+    } finally {
+      setStarting(false);
+    }
+  };
+
+  const cancel = async () => {
+    if (jobId) {
+      try {
+        await cancelJob(jobId);
+      } catch (e) {
+        setError((e as Error).message);
+      }
+    }
+  };
+
+  const state = job?.state ?? (jobId ? 'queued' : null);
+  const finished = state === 'done' || state === 'error' || state === 'cancelled';
+  const progress = job?.progress;
+
+  return (
+    <div className="nbtrace-Rerun">
+      <h2 id={`${id}-title`} className="nbtrace-Rerun-title">
+        Re-execute {run.name}
+      </h2>
+      <p className="nbtrace-muted">
+        Replays the run's recorded cells in a fresh kernel, with these parameters, and compares the
+        result with the original.
+      </p>
+      <fieldset className="nbtrace-Rerun-params" disabled={!!jobId}>
+        <legend>Parameters</legend>
+        {names.length === 0 && <div className="nbtrace-muted">The run logged no parameters.</div>}
+        {names.map((name, k) => {
+          const inputId = `${id}-p-${k}`;
+          const edited = name in overrides;
+          return (
+            <div
+              key={name}
+              className={'nbtrace-Rerun-param' + (edited ? ' nbtrace-mod-edited' : '')}
+            >
+              <label htmlFor={inputId}>{name}</label>
+              <input
+                id={inputId}
+                ref={k === 0 ? first : undefined}
+                className="jp-mod-styled"
+                value={texts[name]}
+                spellCheck={false}
+                aria-invalid={problems[name] ? true : undefined}
+                aria-describedby={problems[name] ? `${inputId}-err` : undefined}
+                onChange={e => {
+                  const value = e.currentTarget.value;
+                  setTexts(t => ({ ...t, [name]: value }));
+                }}
+              />
+              <span className="nbtrace-muted nbtrace-Rerun-original" title="original value">
+                {edited ? `was ${formatValue(params[name])}` : ''}
+              </span>
+              {problems[name] && (
+                <span id={`${inputId}-err`} className="nbtrace-error">
+                  {name} {problems[name]}
+                </span>
+              )}
+            </div>
+          );
+        })}
+      </fieldset>
+      <section className="nbtrace-Rerun-drift" aria-label="Environment drift">
+        <h3>Environment</h3>
+        {drift.loading && <div className="nbtrace-muted">Checking the environment…</div>}
+        {drift.error && (
+          <div className="nbtrace-error">Drift check failed: {drift.error.message}</div>
+        )}
+        {drift.value && <DriftView drift={drift.value} />}
+      </section>
+      {state && (
+        <section className="nbtrace-Rerun-progress" aria-live="polite" aria-label="Progress">
+          {!finished && (
+            <>
+              <div>
+                {state === 'queued'
+                  ? 'Queued…'
+                  : progress && progress.total
+                    ? `Running cell ${Math.min(progress.done + 1, progress.total)} of ${progress.total}`
+                    : 'Starting a kernel…'}
+              </div>
+              <progress
+                max={progress?.total || 1}
+                value={progress?.total ? progress.done : undefined}
+                aria-label="Re-execution progress"
+              />
+            </>
+          )}
+          {state === 'cancelled' && <div className="nbtrace-warn">Cancelled.</div>}
+          {state === 'error' && !job?.verdict && (
+            <div className="nbtrace-error">
+              Re-execution failed: {job?.error ?? 'unknown error'}
+            </div>
+          )}
+          {job?.verdict && <VerdictDetails verdict={job.verdict} />}
+          {finished && job?.run && (
+            <div className="nbtrace-muted">
+              New run <code>{job.run}</code> is selected in the sidebar.
+            </div>
+          )}
+        </section>
+      )}
+      {error && (
+        <div className="nbtrace-error" role="alert">
+          {error}
+        </div>
+      )}
+      <div className="nbtrace-Rerun-buttons">
+        {!jobId && (
+          <>
+            <button className="jp-Button jp-mod-styled jp-mod-reject" onClick={onClose}>
+              Close
+            </button>
+            <button
+              className="jp-Button jp-mod-styled jp-mod-accept"
+              disabled={!valid || starting}
+              onClick={() => void start()}
+            >
+              Start
+            </button>
+          </>
+        )}
+        {jobId && !finished && (
+          <button className="jp-Button jp-mod-styled jp-mod-warn" onClick={() => void cancel()}>
+            Cancel
+          </button>
+        )}
+        {jobId && (
+          <button className="jp-Button jp-mod-styled jp-mod-accept" onClick={onClose}>
+            Close
+          </button>
+        )}
+      </div>
+    </div>
+  );
+}
+
+/** A modal dialog hosting {@link RerunForm}. */
+export class RerunDialog extends ReactWidget {
+  constructor(private readonly _options: Omit<IRerunFormProps, 'onClose'>) {
+    super();
+    this.addClass('nbtrace-Dialog');
+    this.node.setAttribute('role', 'dialog');
+    this.node.setAttribute('aria-modal', 'true');
+    this.node.setAttribute('aria-label', `Re-execute ${_options.run.name}`);
+    this._previousFocus = document.activeElement as HTMLElement | null;
+  }
+
+  /** Show the dialog. */
+  open(): void {
+    // Modal: the rest of the page leaves the accessibility tree and takes no input.
+    for (const child of Array.from(document.body.children)) {
+      if (child instanceof HTMLElement && !child.hasAttribute('aria-hidden')) {
+        child.setAttribute('aria-hidden', 'true');
+        child.inert = true;
+        this._hidden.push(child);
+      }
+    }
+    Widget.attach(this, document.body);
+    this.node.addEventListener('keydown', this._onKey);
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.node.removeEventListener('keydown', this._onKey);
+    for (const child of this._hidden) {
+      child.removeAttribute('aria-hidden');
+      child.inert = false;
+    }
+    this._hidden = [];
+    super.dispose();
+    this._previousFocus?.focus?.();
+  }
+
+  protected render(): JSX.Element {
+    return (
+      <div className="nbtrace-Dialog-content">
+        <RerunForm {...this._options} onClose={() => this.dispose()} />
+      </div>
+    );
+  }
+
+  private _onKey = (event: KeyboardEvent): void => {
+    if (event.key === 'Escape') {
+      event.stopPropagation();
+      this.dispose();
+      return;
+    }
+    if (event.key !== 'Tab') {
+      return;
+    }
+    const focusable = [
+      ...this.node.querySelectorAll<HTMLElement>(
+        'button:not([disabled]), input:not([disabled]), select, textarea, [tabindex="0"]'
+      )
+    ];
+    if (focusable.length === 0) {
+      return;
+    }
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    if (event.shiftKey && document.activeElement === first) {
+      last.focus();
+      event.preventDefault();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      first.focus();
+      event.preventDefault();
+    }
+  };
+
+  private _previousFocus: HTMLElement | null;
+  private _hidden: HTMLElement[] = [];
+}

@@ -1,0 +1,439 @@
+"""The nbtrace sidebar in a real JupyterLab, driven in Chromium.
+
+The store behind the server is filled by real kernels (see ``labserver.populate_store``):
+``baseline`` (alpha 0.5) and ``stronger-reg`` (alpha 2.0) in experiment ``demo``, ``slow``, three
+``sweep-*`` runs, a ``broken`` (failed) run and ``html-names``, whose param name is HTML.
+Tests run in file order; the re-execution tests, which add runs, come last.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from labserver import XSS_NAME, LabServer, run_notebook
+from playwright.sync_api import Locator, Page, expect
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT = 20_000
+
+
+def open_sidebar(page: Page, lab: LabServer, reset: bool = True, width: int = 640) -> None:
+    """Load JupyterLab, open the nbtrace sidebar and widen it."""
+    page.set_default_timeout(TIMEOUT)
+    page.goto(lab.lab_url(reset=reset))
+    tab = page.get_by_role("tab", name="nbtrace")
+    tab.wait_for()
+    if tab.get_attribute("aria-selected") != "true":
+        tab.click()
+    expect(page.locator(".nbtrace-RunsSection")).to_be_visible()
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle").first
+    box = handle.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 300)
+    page.mouse.down()
+    page.mouse.move(width, box["y"] + 300, steps=4)
+    page.mouse.up()
+
+
+def rows(page: Page) -> Locator:
+    return page.locator(".nbtrace-RunsTable-row")
+
+
+def row_names(page: Page) -> list[str]:
+    """Names shown in the table, top to bottom (the re-execution mark stripped)."""
+    names = page.locator(".nbtrace-RunsTable-row td:nth-child(2)").all_inner_texts()
+    return [n.replace("↻", "").strip() for n in names]
+
+
+def row(page: Page, name: str) -> Locator:
+    """The row of the original (not re-executed) run called ``name``."""
+    return (
+        page.locator(".nbtrace-RunsTable-row")
+        .filter(has=page.get_by_role("checkbox", name=f"Select {name}", exact=True))
+        .filter(has_not=page.locator(".nbtrace-rerun-mark"))
+        .first
+    )
+
+
+def apply_filter(page: Page, query: str) -> None:
+    box = page.get_by_role("searchbox", name="Filter runs")
+    box.fill(query)
+    box.press("Enter")
+
+
+def shot(page: Page, artifacts: Path, name: str, **kw: Any) -> None:
+    page.wait_for_timeout(300)  # let charts and fonts settle
+    page.screenshot(path=str(artifacts / name), **kw)
+
+
+def test_table_shows_runs(page: Page, lab: LabServer, artifacts: Path) -> None:
+    open_sidebar(page, lab)
+    expect(row(page, "baseline")).to_be_visible()
+    names = row_names(page)
+    for name in ("baseline", "stronger-reg", "sweep-0", "sweep-1", "sweep-2", "broken"):
+        assert name in names
+    assert XSS_NAME not in names
+    # Newest first by default; the failed run looks failed.
+    assert names.index("broken") < names.index("baseline")
+    expect(row(page, "broken").locator(".nbtrace-status-failed")).to_have_text("failed")
+    expect(page.locator(".nbtrace-StatusLine")).to_contain_text(f"{len(names)} runs")
+    shot(page, artifacts, "sidebar.png")
+    # Keyboard: arrows move between rows, Enter shows the details, Space checks the row.
+    rows(page).first.focus()
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    expect(page.locator(".nbtrace-RunName")).to_have_text(names[1])
+    page.keyboard.press(" ")
+    expect(page.get_by_role("checkbox", name=f"Select {names[1]}", exact=True)).to_be_checked()
+
+
+def test_palette_command_opens_sidebar(page: Page, lab: LabServer) -> None:
+    page.set_default_timeout(TIMEOUT)
+    page.goto(lab.lab_url())
+    tab = page.get_by_role("tab", name="nbtrace")
+    expect(tab).to_have_attribute("aria-selected", "false")
+    page.locator("#jp-main-dock-panel").click()
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator(".lm-CommandPalette-input")
+    palette.fill("nbtrace: Open runs")
+    page.get_by_role("menuitem", name=re.compile("^nbtrace: Open runs")).click()
+    expect(tab).to_have_attribute("aria-selected", "true")
+    expect(row(page, "baseline")).to_be_visible()
+
+
+def test_filter_narrows_and_reports_position(page: Page, lab: LabServer) -> None:
+    open_sidebar(page, lab)
+    apply_filter(page, "experiment = 'demo' and params.alpha > 1")
+    expect(rows(page)).to_have_count(1)
+    assert row_names(page) == ["stronger-reg"]
+
+    apply_filter(page, "params.alpha >> 1")
+    alert = page.locator(".nbtrace-FilterBar-error")
+    expect(alert).to_contain_text(re.compile(r"position \d+"))
+    expect(page.get_by_role("searchbox", name="Filter runs")).to_have_attribute(
+        "aria-invalid", "true"
+    )
+    expect(rows(page)).to_have_count(0)
+
+    apply_filter(page, "name like 'sweep%'")
+    expect(rows(page)).to_have_count(3)
+    expect(alert).to_have_count(0)
+
+    # The last filter is kept across reloads (state database, same workspace).
+    page.wait_for_timeout(500)
+    open_sidebar(page, lab, reset=False)
+    expect(page.get_by_role("searchbox", name="Filter runs")).to_have_value("name like 'sweep%'")
+    expect(rows(page)).to_have_count(3)
+    apply_filter(page, "")
+    expect(row(page, "baseline")).to_be_visible()
+
+
+def test_sorting(page: Page, lab: LabServer) -> None:
+    open_sidebar(page, lab)
+    apply_filter(page, "experiment != 'security'")
+    expect(row(page, "baseline")).to_be_visible()
+    header = page.get_by_role("columnheader", name=re.compile("^Name"))
+    header.get_by_role("button").click()
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    expect(rows(page).first).to_contain_text("baseline")
+    names = row_names(page)
+    assert names == sorted(names)
+    header.get_by_role("button").click()
+    expect(header).to_have_attribute("aria-sort", "descending")
+    expect(rows(page).first).to_contain_text("sweep-2")
+    assert row_names(page) == sorted(names, reverse=True)
+
+    # A metric column picked by the user, sorted by the server (numbers, missing last).
+    page.get_by_role("button", name="Columns").click()
+    page.get_by_role("checkbox", name="metrics.mse").check()
+    page.get_by_role("button", name="Done").click()
+    mse = page.get_by_role("columnheader", name=re.compile("mse"))
+    mse.get_by_role("button").click()
+    expect(mse).to_have_attribute("aria-sort", "ascending")
+    expect(rows(page).first).to_contain_text("baseline")
+    assert row_names(page)[:2] == ["baseline", "stronger-reg"]
+    mse.get_by_role("button").click()
+    expect(rows(page).first).to_contain_text("stronger-reg")
+    page.get_by_role("button", name="Columns").click()
+    page.get_by_role("checkbox", name="metrics.mse").uncheck()
+
+    # Rows have a context menu with the re-execute command.
+    row(page, "baseline").click(button="right")
+    expect(page.get_by_role("menuitem", name="Re-execute…")).to_be_visible()
+    expect(page.get_by_role("menuitem", name="Open as notebook")).to_be_visible()
+    page.keyboard.press("Escape")
+
+
+def test_details_show_cells_and_environment(page: Page, lab: LabServer, artifacts: Path) -> None:
+    open_sidebar(page, lab)
+    row(page, "baseline").click()
+    details = page.locator(".nbtrace-Details")
+    expect(details.get_by_role("heading", name="baseline")).to_be_visible()
+    # Cells in execution order with hashes; the run's own cells are marked.
+    cells = details.get_by_role("list", name="Recorded cells").get_by_role("listitem")
+    expect(cells).to_have_count(7)
+    expect(cells.nth(0)).to_contain_text("%load_ext nbtrace")
+    expect(cells.nth(0)).to_contain_text("before run")
+    expect(cells.nth(3)).to_contain_text("%log_param alpha=0.5")
+    expect(cells.nth(3)).to_contain_text("in run")
+    expect(cells.nth(3).locator(".nbtrace-Cell-hash")).to_have_text(re.compile("^[0-9a-f]{12}$"))
+    # Params, metrics with their chart, environment with a package search.
+    expect(details.get_by_role("table", name="Parameters")).to_contain_text("alpha")
+    expect(details.get_by_role("table", name="Metrics")).to_contain_text("mse")
+    expect(details.locator(".nbtrace-MetricsSection svg").first).to_be_visible()
+    env = details.get_by_role("table", name="Environment")
+    expect(env).to_contain_text(re.compile(r"python\s*3\.\d+"))
+    details.get_by_role("searchbox", name="Search packages").fill("nbformat")
+    packages = details.get_by_role("table", name="Installed packages")
+    expect(packages.get_by_role("row")).to_have_count(1)
+    expect(packages).to_contain_text("nbformat")
+    details.get_by_role("searchbox", name="Search packages").fill("")
+    page.set_viewport_size({"width": 1440, "height": 1800})
+    page.locator(".nbtrace-DetailsWidget").evaluate("n => n.scrollTop = 0")
+    shot(page, artifacts, "details.png", clip={"x": 0, "y": 0, "width": 660, "height": 1800})
+
+
+def test_compare_highlights_differences(page: Page, lab: LabServer, artifacts: Path) -> None:
+    open_sidebar(page, lab)
+    compare = page.get_by_role("button", name="Compare", exact=True)
+    expect(compare).to_be_disabled()
+    page.get_by_role("checkbox", name="Select baseline", exact=True).last.check()
+    expect(compare).to_be_disabled()
+    page.get_by_role("checkbox", name="Select stronger-reg", exact=True).check()
+    expect(compare).to_be_enabled()
+    compare.click()
+    view = page.locator(".nbtrace-Compare")
+    expect(view).to_be_visible()
+    params = view.get_by_role("table", name="Parameters compared")
+    alpha = params.get_by_role("row").filter(
+        has=page.get_by_role("rowheader", name=re.compile("^alpha"))
+    )
+    l1 = params.get_by_role("row").filter(
+        has=page.get_by_role("rowheader", name=re.compile("^l1_ratio"))
+    )
+    expect(alpha).to_have_class(re.compile("nbtrace-diff"))
+    expect(alpha.locator(".nbtrace-diff-cell")).to_have_text("2")
+    expect(l1).not_to_have_class(re.compile("nbtrace-diff"))
+    # Best value marked: lower mse is better, baseline has it.
+    metrics = view.get_by_role("table", name="Metrics compared")
+    best = metrics.locator(".nbtrace-best").first
+    expect(best).to_contain_text("300")
+    # Charts (Vega) and a code diff naming the edited line.
+    expect(view.locator(".nbtrace-CompareCharts svg").first).to_be_visible()
+    expect(view.locator(".nbtrace-CompareCode")).to_contain_text("alpha=2.0")
+    view.get_by_role("checkbox", name="Only differences").check()
+    expect(l1).to_have_count(0)
+    expect(alpha).to_be_visible()
+    view.get_by_role("checkbox", name="Only differences").uncheck()
+    shot(page, artifacts, "compare.png")
+
+
+def test_html_in_names_is_text(page: Page, lab: LabServer, dialogs: list[str]) -> None:
+    open_sidebar(page, lab)
+    row(page, "html-names").click()
+    details = page.locator(".nbtrace-Details")
+    params = details.get_by_role("table", name="Parameters")
+    expect(params.get_by_role("rowheader", name=XSS_NAME)).to_be_visible()
+    expect(params).to_contain_text("<b>bold</b><script>alert(2)</script>")
+    expect(details.get_by_role("list", name="Tags")).to_contain_text(XSS_NAME)
+    # Image artifacts inline (fetched with credentials, shown from a blob: URL); the SVG's
+    # script does not run.
+    for name in ("plot.png", "evil.svg"):
+        image = details.get_by_role("img", name=name)
+        expect(image).to_have_attribute("src", re.compile("^blob:"))
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
+        )
+    # Also as a table column and in a comparison.
+    page.get_by_role("checkbox", name="Select html-names").check()
+    page.get_by_role("checkbox", name="Select sweep-0").check()
+    page.get_by_role("button", name="Compare", exact=True).click()
+    expect(page.locator(".nbtrace-Compare").get_by_role("rowheader", name=XSS_NAME)).to_be_visible()
+    page.wait_for_timeout(500)
+    assert page.locator('img[src="x"]').count() == 0
+    assert page.locator("b", has_text="bold").count() == 0
+    assert page.locator(".nbtrace-Sidebar script, .nbtrace-Compare script").count() == 0
+    assert dialogs == []
+
+
+def test_edit_tags_note_and_name(page: Page, lab: LabServer) -> None:
+    open_sidebar(page, lab)
+    row(page, "sweep-1").click()
+    details = page.locator(".nbtrace-Details")
+    expect(details.get_by_role("heading", name="sweep-1")).to_be_visible()
+    details.get_by_role("textbox", name="Tag name").fill("reviewed")
+    details.get_by_role("textbox", name="Tag value").fill("<i>yes</i>")
+    details.get_by_role("button", name="Add tag").click()
+    tags = details.get_by_role("list", name="Tags")
+    expect(tags).to_contain_text("<i>yes</i>")
+    details.get_by_role("textbox", name="Note").fill("learning rate too small")
+    details.get_by_role("button", name="Save note").click()
+    expect(details.get_by_role("button", name="Save note")).to_be_disabled()
+    run_id = details.locator(".nbtrace-RunId code").inner_text()
+    stored = lab.get(f"/nbtrace/api/runs/{run_id}")
+    assert stored["tags"]["reviewed"] == "<i>yes</i>"
+    assert stored["note"] == "learning rate too small"
+    details.get_by_role("button", name="Remove tag reviewed").click()
+    expect(tags).not_to_contain_text("reviewed")
+    assert "reviewed" not in lab.get(f"/nbtrace/api/runs/{run_id}")["tags"]
+
+
+def test_dark_theme(page: Page, lab: LabServer, artifacts: Path) -> None:
+    open_sidebar(page, lab)
+    row(page, "stronger-reg").click()
+    expect(page.locator(".nbtrace-MetricsSection svg").first).to_be_visible()
+    page.evaluate(
+        "window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
+    )
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+    page.wait_for_timeout(800)
+    background = page.locator(".nbtrace-Sidebar").evaluate(
+        "n => getComputedStyle(n).backgroundColor"
+    )
+    text = page.locator(".nbtrace-RunName").evaluate("n => getComputedStyle(n).color")
+    assert luminance(background) < 0.25 < luminance(text), (background, text)
+    page.get_by_role("checkbox", name="Select stronger-reg", exact=True).check()
+    page.get_by_role("checkbox", name="Select baseline", exact=True).check()
+    page.get_by_role("button", name="Compare", exact=True).click()
+    expect(page.locator(".nbtrace-CompareCharts svg").first).to_be_visible()
+    axis = page.locator(".nbtrace-CompareCharts svg text").first.evaluate(
+        "n => getComputedStyle(n).fill"
+    )
+    assert luminance(axis) > 0.5, axis  # chart labels follow the dark theme
+    shot(page, artifacts, "dark.png")
+    page.evaluate(
+        "window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Light'})"
+    )
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "true")
+
+
+def luminance(css: str) -> float:
+    r, g, b = (int(x) for x in re.findall(r"\d+", css)[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def test_server_errors_are_explained(page: Page, lab: LabServer) -> None:
+    page.route(
+        re.compile(r".*/nbtrace/api/runs\?.*"),
+        lambda route: route.fulfill(
+            status=404, body="<html>404 Not Found</html>", content_type="text/html"
+        ),
+    )
+    open_sidebar(page, lab)
+    expect(page.get_by_role("alert")).to_contain_text("nbtrace server extension is not installed")
+    page.unroute(re.compile(r".*/nbtrace/api/runs\?.*"))
+    page.route(
+        re.compile(r".*/nbtrace/api/runs\?.*"),
+        lambda route: route.fulfill(
+            status=503,
+            body='{"message": "the nbtrace store is unavailable: disk I/O error"}',
+            content_type="application/json",
+        ),
+    )
+    page.get_by_role("button", name="Refresh runs").click()
+    expect(page.get_by_role("alert")).to_contain_text("disk I/O error")
+
+
+def test_new_runs_appear_and_notebook_links(page: Page, lab: LabServer) -> None:
+    open_sidebar(page, lab)
+    expect(row(page, "baseline")).to_be_visible()
+    # A kernel logs a run while the sidebar is open: it shows up without a refresh.
+    run_notebook(
+        ["%load_ext nbtrace", "%track_run live-run\n%log_metric x=1\n%end_run"],
+        lab.db,
+        lab.root,
+        "live.ipynb",
+    )
+    expect(row(page, "live-run")).to_be_visible(timeout=15_000)
+
+    # "What changed since this run" against the notebook open now: edit one code cell of
+    # baseline.ipynb on disk and add one, then open it.
+    path = lab.root / "baseline.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[3].source = nb.cells[3].source.replace("alpha=0.5", "alpha=0.7")
+    nb.cells.append(nbformat.v4.new_code_cell("print(mse)"))
+    nbformat.write(nb, path)
+    page.evaluate(
+        "window.jupyterapp.commands"
+        ".execute('docmanager:open', {path: 'baseline.ipynb'}).then(() => true)"
+    )
+    expect(page.locator(".jp-NotebookPanel")).to_be_visible()
+    row(page, "baseline").click()
+    section = page.locator(".nbtrace-WhatChanged")
+    section.locator(":scope > summary").click()
+    changes = section.get_by_role("list", name="Changed cells").get_by_role("listitem")
+    expect(changes).to_have_count(2)
+    expect(changes.nth(0)).to_contain_text("edited")
+    expect(changes.nth(0)).to_contain_text("alpha=0.7")
+    expect(changes.nth(1)).to_contain_text("added")
+
+    # "Open as notebook": a new notebook with a tagged parameters cell.
+    page.locator(".nbtrace-Details").get_by_role("button", name="Open as notebook").click()
+    tab = page.get_by_role("tab", name=re.compile(r"^baseline-[0-9a-f]{8}\.ipynb"))
+    expect(tab).to_be_visible()
+    created = sorted(lab.root.glob("baseline-*.ipynb"))
+    assert created, "no notebook created"
+    made = nbformat.read(created[-1], as_version=4)
+    params = [c for c in made.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1 and "alpha = 0.5" in params[0].source
+    assert any("%log_param alpha l1_ratio solver" in c.source for c in made.cells)
+
+    # Delete a run (after confirming).
+    row(page, "live-run").click()
+    page.locator(".nbtrace-Details").get_by_role("button", name="Delete").click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
+    expect(row(page, "live-run")).to_have_count(0)
+    assert "live-run" not in row_names(page)
+
+
+def test_rerun_progress_and_cancel(page: Page, lab: LabServer) -> None:
+    open_sidebar(page, lab)
+    row(page, "slow").click()
+    page.locator(".nbtrace-Details").get_by_role("button", name="Re-execute").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("pause", exact=True).fill("3")
+    dialog.get_by_role("button", name="Start").click()
+    progress = dialog.get_by_role("region", name="Progress")
+    expect(progress).to_contain_text(re.compile(r"Running cell \d+ of \d+"), timeout=60_000)
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(progress).to_contain_text("Cancelled", timeout=30_000)
+    expect(dialog.get_by_role("button", name="Cancel")).to_have_count(0)
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)
+
+
+def test_rerun_with_edited_param(page: Page, lab: LabServer, artifacts: Path) -> None:
+    open_sidebar(page, lab)
+    row(page, "baseline").click()
+    page.locator(".nbtrace-Details").get_by_role("button", name="Re-execute").click()
+    dialog = page.get_by_role("dialog")
+    alpha = dialog.get_by_label("alpha", exact=True)
+    expect(alpha).to_have_value("0.5")
+    expect(dialog.get_by_role("region", name="Environment drift")).to_contain_text(
+        re.compile("drift", re.I), timeout=30_000
+    )
+    alpha.fill("0.25")
+    expect(dialog).to_contain_text("was 0.5")
+    dialog.get_by_role("button", name="Start").click()
+    verdict = dialog.locator(".nbtrace-Verdict-status")
+    expect(verdict).to_contain_text(
+        re.compile("reproduced|within_tolerance|diverged|failed"), timeout=120_000
+    )
+    expect(verdict).to_contain_text("diverged")
+    deltas = dialog.get_by_role("table", name="Metric deltas")
+    expect(deltas).to_contain_text("mse")
+    shot(page, artifacts, "rerun.png")
+    dialog.get_by_role("button", name="Close").click()
+    expect(dialog).to_have_count(0)
+    # The new run is in the table, selected, a child of baseline with alpha 0.25.
+    active = page.locator(".nbtrace-RunsTable-row[aria-selected='true']")
+    expect(active).to_contain_text("baseline")
+    expect(active.locator(".nbtrace-rerun-mark")).to_have_count(1)
+    details = page.locator(".nbtrace-Details")
+    expect(details.get_by_role("table", name="Parameters")).to_contain_text("0.25")
+    expect(details.locator(".nbtrace-LineageSection")).to_contain_text("diverged")
