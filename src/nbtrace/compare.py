@@ -129,8 +129,8 @@ def code_diff(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str
             kind = "changed" if x and y else ("removed" if x else "added")
             diff = "".join(
                 difflib.unified_diff(
-                    ((x or {}).get("source") or "").splitlines(True),
-                    ((y or {}).get("source") or "").splitlines(True),
+                    _lines((x or {}).get("source")),
+                    _lines((y or {}).get("source")),
                     "a",
                     "b",
                     lineterm="\n",
@@ -138,6 +138,14 @@ def code_diff(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str
             )
             out.append({"op": kind, "a": x, "b": y, "diff": diff})
     return out
+
+
+def _lines(source: str | None) -> list[str]:
+    """Source lines, each ending in a newline (a cell's last line usually has none, and
+    ``unified_diff`` would glue it to the next line of the diff)."""
+    return [
+        line if line.endswith("\n") else line + "\n" for line in (source or "").splitlines(True)
+    ]
 
 
 def packages_diff(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:

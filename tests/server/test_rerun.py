@@ -148,6 +148,12 @@ async def test_override_is_applied_and_diverges(jp_fetch: Any, recorded: dict[st
     assert v["metrics"]["nanm"]["status"] == "reproduced"
     code, new, _ = await fetch_json(jp_fetch, "runs", job["run"])
     assert new["params"] == {"alpha": 1.5, "l1_ratio": 0.1}
+    # re-executing the edited re-execution keeps its edit: it reproduces, not reverts
+    again = await finished_job(jp_fetch, await start_rerun(jp_fetch, job["run"]))
+    assert again["verdict"]["status"] == "reproduced", again["verdict"]
+    assert again["verdict"]["overrides"] == {"alpha": 1.5}
+    code, third, _ = await fetch_json(jp_fetch, "runs", again["run"])
+    assert third["params"] == {"alpha": 1.5, "l1_ratio": 0.1} and third["parent"] == new["id"]
 
 
 async def test_unseeded_random_run_is_reproduced(jp_fetch: Any,

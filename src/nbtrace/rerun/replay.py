@@ -323,6 +323,11 @@ def plan_replay(
             f"run {run['id']} is still running; re-execute it once it has ended"
         )
     clean = validate_overrides(run, overrides)
+    if run.get("parent"):
+        # A re-execution's recorded cells are the original's: its edited parameters came
+        # from overrides, which must apply again for it to reproduce; new edits win.
+        inherited = (run.get("verdict") or {}).get("overrides") or {}
+        clean = {**inherited, **clean}
     cwd = working_dir(run, root_dir)  # first: a refused folder is refused whatever else
     nb, seqs, target_seq, target_index = build_notebook(run)
     name, spec = resolve_kernel(run, kernel_name, kernel_spec_manager)
