@@ -177,3 +177,21 @@ def iter_runs(filter: str | None = None) -> Iterator[dict[str, Any]]:
     rows, _ = t.store.list_runs(filter=filter, limit=None)
     for r in rows:
         yield t.store.get_run(r["id"])
+
+
+def _bind_package_attributes() -> None:
+    """Make ``nbtrace.log_metric`` & co. plain attributes of the package once this loads.
+
+    Why: the package resolves them lazily through its module ``__getattr__``, which runs an
+    import statement on every access; ``nbtrace.log_metric(...)`` in a training loop paid that
+    (~1.5 µs, half the call) on every step.
+    """
+    import sys
+
+    pkg = sys.modules.get(__name__.rpartition(".")[0])
+    for name in getattr(pkg, "_API", ()):
+        if name in globals():
+            setattr(pkg, name, globals()[name])
+
+
+_bind_package_attributes()

@@ -53,6 +53,7 @@ RUN_COLUMNS = (
     "verdict",
     "extra",
 )
+_RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
 JOB_COLUMNS = (
     "id",
     "run_id",
@@ -224,14 +225,20 @@ class SQLStore(Store):
             )
 
     def _op_run_start(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        # One statement per distinct set of columns (runs from one kernel share theirs): a
+        # batch of 330 runs from a loop is one executemany, not 330 statements.
+        by_cols: dict[tuple[str, ...], list[list[Any]]] = {}
         for (row,) in rows:
-            cols = [c for c in RUN_COLUMNS if c in row]
-            if set(row) - set(RUN_COLUMNS):
-                raise UsageError(f"unknown run fields: {sorted(set(row) - set(RUN_COLUMNS))}")
-            cur.execute(
+            unknown = row.keys() - _RUN_COLUMN_SET
+            if unknown:
+                raise UsageError(f"unknown run fields: {sorted(unknown)}")
+            cols = tuple(c for c in RUN_COLUMNS if c in row)
+            by_cols.setdefault(cols, []).append([row[c] for c in cols])
+        for cols, values in by_cols.items():
+            cur.executemany(
                 f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
                 " ON CONFLICT (id) DO NOTHING",
-                [row[c] for c in cols],
+                values,
             )
 
     def _op_cell(self, cur: "_Cursor", rows: list[tuple]) -> None:
