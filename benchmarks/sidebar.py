@@ -1,0 +1,264 @@
+#!/usr/bin/env python3
+"""How fast the JupyterLab sidebar shows a store of 10,000 runs, measured in Chromium.
+
+    .venv/bin/python benchmarks/sidebar.py            # 10,000 runs, 5 repetitions
+    .venv/bin/python benchmarks/sidebar.py --quick    # 3 repetitions
+    .venv/bin/python benchmarks/sidebar.py --runs 50000
+
+The store is written once through the nbtrace Python API (``nbtrace.start_run``,
+``log_params``, ``log_metric``) into ``benchmarks/.work/sidebar-<N>.db`` and reused. A real
+JupyterLab server (the helpers of ``tests/browser/labserver.py``) serves it; Debian's Chromium
+(headless) loads JupyterLab and the script times, in the page (``performance.now()``):
+
+- open: ``nbtrace:open`` executed (JupyterLab already loaded) → first table row painted;
+- page load: navigation start → first row painted, with the sidebar restored open (this
+  includes JupyterLab's own start-up, printed alongside for reference);
+- sort: a click on the Name header → the first row shows the new order (one server round trip);
+- scroll: the table scrolled to its middle (row 5,000) → those rows painted;
+- compare: 20 runs ticked, a click on Compare → the compare view painted with its tables and
+  its first chart (one ``compare`` request, then Vega renders).
+
+"Painted" means the row is in the DOM and two animation frames have passed. Figures are
+printed (median, min, max); nothing is asserted. Timings vary with the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "benchmarks" / ".work"
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+
+from labserver import LabServer, launch_args  # noqa: E402
+
+FILL = r"""
+import os, random, sys, time
+import nbtrace
+n = int(sys.argv[1])
+rng = random.Random(42)
+models = ["enet", "lasso", "ridge", "svr", "gbr"]
+t = time.time()
+for i in range(n):
+    model = models[i % len(models)]
+    with nbtrace.start_run(f"{model}-{i:05d}", experiment=f"exp-{i % 7}", tags={"model": model}):
+        alpha = round(rng.uniform(0.001, 2.0), 4)
+        nbtrace.log_params({"alpha": alpha, "l1_ratio": round(rng.random(), 3), "max_iter": 1000})
+        for step in range(3):
+            nbtrace.log_metric("mse", 3000 * alpha / (step + 1) + rng.uniform(0, 50), step=step)
+        nbtrace.log_metric("r2", round(rng.uniform(0.2, 0.95), 4))
+nbtrace.flush()
+print(f"{n} runs written in {time.time() - t:.1f} s", file=sys.stderr)
+"""
+
+#: Installed before any page script: resolves with the time the first row is painted.
+PAINT_PROBE = """
+window.__nbtraceFirstRow = new Promise(resolve => {
+  const painted = () => resolve(performance.now());
+  const done = () => requestAnimationFrame(() => requestAnimationFrame(painted));
+  const start = () => {
+    if (document.querySelector('.nbtrace-RunsTable-row')) { done(); return; }
+    const obs = new MutationObserver(() => {
+      if (document.querySelector('.nbtrace-RunsTable-row')) { obs.disconnect(); done(); }
+    });
+    obs.observe(document.documentElement, {childList: true, subtree: true});
+  };
+  if (document.documentElement) { start(); }
+  else { document.addEventListener('DOMContentLoaded', start); }
+});
+window.__jupyterRestored = new Promise(resolve => {
+  const wait = setInterval(() => {
+    if (window.jupyterapp) {
+      clearInterval(wait);
+      window.jupyterapp.restored.then(() => resolve(performance.now()));
+    }
+  }, 5);
+});
+"""
+
+OPEN = """
+() => new Promise(resolve => {
+  const t0 = performance.now();
+  const painted = () => resolve(performance.now() - t0);
+  const done = () => requestAnimationFrame(() => requestAnimationFrame(painted));
+  const visible = () => {
+    const row = document.querySelector('#nbtrace-sidebar .nbtrace-RunsTable-row');
+    return row && row.offsetParent !== null;
+  };
+  const obs = new MutationObserver(() => { if (visible()) { obs.disconnect(); done(); } });
+  obs.observe(document.body, {childList: true, subtree: true, attributes: true});
+  window.jupyterapp.commands.execute('nbtrace:open');
+  if (visible()) { obs.disconnect(); done(); }
+})
+"""
+
+SORT = """
+() => new Promise(resolve => {
+  const first = () => document.querySelector('.nbtrace-RunsTable-row td:nth-child(2)')?.textContent;
+  const before = first();
+  const t0 = performance.now();
+  const obs = new MutationObserver(() => {
+    if (first() && first() !== before) {
+      obs.disconnect();
+      requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now() - t0)));
+    }
+  });
+  obs.observe(document.querySelector('.nbtrace-RunsTable'),
+              {childList: true, subtree: true, characterData: true});
+  const header = [...document.querySelectorAll('.nbtrace-RunsTable th')]
+    .find(th => th.textContent.startsWith('Name'));
+  header.querySelector('button').click();
+})
+"""
+
+SCROLL = """
+(index) => new Promise(resolve => {
+  const scroller = document.querySelector('.nbtrace-RunsTable-scroll');
+  const t0 = performance.now();
+  const ready = () => document.querySelector(`.nbtrace-RunsTable-row[data-index="${index}"]`);
+  const obs = new MutationObserver(() => {
+    if (ready()) {
+      obs.disconnect();
+      requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now() - t0)));
+    }
+  });
+  obs.observe(scroller, {childList: true, subtree: true});
+  scroller.scrollTop = (index + 1) * 26;
+})
+"""
+
+
+COMPARE = """
+() => new Promise(resolve => {
+  const view = () => document.querySelector('.nbtrace-Compare');
+  const ready = () => view() && view().offsetParent !== null
+    && view().querySelector('table[aria-label="Metrics compared"] tbody tr')
+    && view().querySelector('.nbtrace-CompareCharts svg');
+  const t0 = performance.now();
+  const obs = new MutationObserver(() => {
+    if (ready()) {
+      obs.disconnect();
+      requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now() - t0)));
+    }
+  });
+  obs.observe(document.body, {childList: true, subtree: true});
+  document.querySelector('.nbtrace-CompareButton').click();
+})
+"""
+
+
+def ensure_store(n: int) -> Path:
+    WORK.mkdir(parents=True, exist_ok=True)
+    db = WORK / f"sidebar-{n}.db"
+    marker = WORK / f"sidebar-{n}.done"
+    if db.exists() and marker.exists():
+        return db
+    for p in WORK.glob(f"sidebar-{n}.db*"):
+        p.unlink()
+    print(f"writing {n:,} runs to {db} (once) ...", file=sys.stderr, flush=True)
+    env = dict(os.environ, NBTRACE_DB=str(db))
+    subprocess.run([sys.executable, "-c", FILL, str(n)], check=True, env=env)
+    marker.write_text("ok\n")
+    return db
+
+
+def stats(xs: list[float]) -> str:
+    return f"{statistics.median(xs):,.0f} ms (min {min(xs):,.0f}, max {max(xs):,.0f})"
+
+
+def api_ms(lab: LabServer, query: dict[str, str], reps: int) -> list[float]:
+    out = []
+    for _ in range(reps + 1):
+        t = time.perf_counter()
+        lab.get("/nbtrace/api/runs?" + urllib.parse.urlencode(query))
+        out.append((time.perf_counter() - t) * 1000)
+    return out[1:]  # first call warms the server's caches
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=10_000)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--quick", action="store_true", help="3 repetitions")
+    args = ap.parse_args(argv)
+    reps = 3 if args.quick else args.reps
+    from playwright.sync_api import sync_playwright
+
+    db = ensure_store(args.runs)
+    root = WORK / "sidebar-root"
+    root.mkdir(exist_ok=True)
+    lab = LabServer(root, str(db), log=WORK / "sidebar-jupyterlab.log").start()
+    results: dict[str, list[float]] = {}
+    try:
+        total = lab.get("/nbtrace/api/runs?limit=1")["total"]
+        results["REST `GET runs?limit=100` (first page, newest first)"] = api_ms(
+            lab, {"limit": "100"}, reps
+        )
+        results["REST same, `sort=-metrics.mse`"] = api_ms(
+            lab, {"limit": "100", "sort": "-metrics.mse"}, reps
+        )
+        results["REST same, `offset=5000`"] = api_ms(lab, {"limit": "100", "offset": "5000"}, reps)
+        results["REST same, `filter=params.alpha > 1 and tags.model = 'enet'`"] = api_ms(
+            lab, {"limit": "100", "filter": "params.alpha > 1 and tags.model = 'enet'"}, reps
+        )
+        with sync_playwright() as p:
+            browser = p.chromium.launch(**launch_args())
+            context = browser.new_context(viewport={"width": 1440, "height": 900})
+            context.add_init_script(PAINT_PROBE)
+            page = context.new_page()
+            opens, loads, boots, sorts, scrolls, compares, dom_rows = [], [], [], [], [], [], []
+            for _ in range(reps):
+                page.goto(lab.lab_url(reset=True))
+                page.wait_for_function("window.jupyterapp !== undefined")
+                page.evaluate("window.jupyterapp.restored.then(() => true)")
+                page.evaluate(
+                    "window.jupyterapp.shell.activateById('filebrowser')"
+                )  # sidebar closed
+                page.wait_for_timeout(300)
+                opens.append(page.evaluate(OPEN))
+                page.wait_for_timeout(1500)  # let the workspace save the open sidebar
+                # Page load with the sidebar restored open.
+                page.goto(lab.lab_url(reset=False))
+                loads.append(page.evaluate("window.__nbtraceFirstRow"))
+                boots.append(page.evaluate("window.__jupyterRestored"))
+                page.wait_for_timeout(500)
+                dom_rows.append(page.locator(".nbtrace-RunsTable-row").count())
+                boxes = page.locator(".nbtrace-RunsTable-row input[type=checkbox]")
+                for i in range(20):
+                    boxes.nth(i).check()
+                compares.append(page.evaluate(COMPARE))
+                page.keyboard.press("Escape")
+                sorts.append(page.evaluate(SORT))
+                scrolls.append(page.evaluate(SCROLL, total // 2))
+            browser.close()
+        results["open the sidebar → table painted (JupyterLab loaded)"] = opens
+        results["page load → table painted (sidebar restored open)"] = loads
+        results["page load → JupyterLab restored (reference)"] = boots
+        results["click Name header → re-sorted rows painted"] = sorts
+        results[f"scroll to row {total // 2:,} → rows painted"] = scrolls
+        results["20 runs ticked, click Compare → compare view painted (tables, first chart)"] = (
+            compares
+        )
+    finally:
+        lab.stop()
+
+    print(
+        f"Store: {total:,} runs (SQLite, {db.stat().st_size / 1e6:.0f} MB). Chromium headless,"
+        f" 1440x900, {reps} repetitions; median (min, max).\n"
+    )
+    print("| measure | time |\n|---|---:|")
+    for label, xs in results.items():
+        print(f"| {label} | {stats(xs)} |")
+    print(f"\nRows in the DOM with {total:,} runs: {max(dom_rows)} (virtualized table).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
