@@ -24,6 +24,9 @@ from typing import Any
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from kernels import make_notebook  # noqa: E402  (tests/kernels.py: the suite's one notebook builder)
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -51,17 +54,6 @@ EVIL_SVG = (
 def launch_args() -> dict[str, Any]:
     """Playwright launch options for the machine's Chromium."""
     return {"executable_path": CHROMIUM, "args": list(CHROMIUM_ARGS), "headless": True}
-
-
-def make_notebook(cells: list[str]) -> Any:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    return nb
 
 
 def run_notebook(
