@@ -201,20 +201,26 @@ class SQLStore(Store):
             rows,
         )
 
+    # Rows shared between writers (content-addressed: sources, blobs, package sets) are
+    # inserted in key order. Why: two kernels inserting the same keys in different orders each
+    # wait on a row the other holds, and PostgreSQL aborts one of them as a deadlock; one global
+    # order (kind, then key) leaves no cycle to form.
+
     def _op_source(self, cur: "_Cursor", rows: list[tuple]) -> None:
         cur.executemany(
             "INSERT INTO sources (sha256, source) VALUES (?,?) ON CONFLICT (sha256) DO NOTHING",
-            rows,
+            sorted(rows, key=_first),
         )
 
     def _op_blob(self, cur: "_Cursor", rows: list[tuple]) -> None:
         cur.executemany(
             "INSERT INTO blobs (hash, kind, data) VALUES (?,?,?) ON CONFLICT (hash) DO NOTHING",
-            rows,
+            sorted(rows, key=_first),
         )
 
     def _op_packages(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        for set_hash, pairs in rows:
+        for set_hash, pairs in sorted(rows, key=_first):
+            pairs = sorted(pairs, key=_first)
             cur.execute("SELECT 1 FROM package_versions WHERE set_hash = ? LIMIT 1", (set_hash,))
             if cur.fetchone():
                 continue
@@ -838,6 +844,10 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _scrub(v) for k, v in value.items()}
     return value
+
+
+def _first(row: Sequence[Any]) -> Any:
+    return row[0]
 
 
 _APPLY_ORDER = (
