@@ -29,3 +29,17 @@ def _python3_kernel_is_this_venv() -> None:
         and Path(exe).resolve() != Path(sys.executable).resolve()
     ):
         pytest.exit(f"the python3 kernel runs {exe}, not {sys.executable}", returncode=3)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last.
+
+    Why: Playwright's sync API leaves its event loop installed (and marked running) in the main
+    thread until the session ends, so every pytest-jupyter server test collected after it fails
+    with "This event loop is already running". Moving them last keeps one pytest session (one
+    exit status) for the whole suite.
+    """
+    browser = [it for it in items if Path(str(it.path)).parent.name == "browser"]
+    if browser:
+        others = [it for it in items if Path(str(it.path)).parent.name != "browser"]
+        items[:] = others + browser
