@@ -97,3 +97,44 @@ def test_unwritable_ops_are_spooled_then_synced(tmp_path: Path, monkeypatch) -> 
     # uploading the same ops again writes nothing twice
     store.apply([op for op in _ops("r2", 20)])
     assert len(store.get_run("r2", series=True)["series"]["m"]) == 20
+
+
+ENDED_THEN_HANG = """
+import sys, time
+import nbtrace
+with nbtrace.start_run("durable-at-end") as run:
+    nbtrace.log_metric("m", 1.5, step=0)
+print(run.id, flush=True)
+time.sleep(60)
+"""
+
+
+def test_ended_run_is_durable_without_waiting_for_exit(tmp_path: Path) -> None:
+    """A run ended in a plain Python process is written soon after, long before the periodic
+    flush (set to a minute here) or the exit; killing the process then loses nothing."""
+    import os
+
+    db = str(tmp_path / "runs.db")
+    env = dict(os.environ, NBTRACE_DB=db, NBTRACE_FLUSH_INTERVAL="60")
+    # Outside a git work tree: the git capture's own wake-up must not be what writes the run.
+    p = subprocess.Popen([sys.executable, "-c", ENDED_THEN_HANG], stdout=subprocess.PIPE,
+                         text=True, env=env, cwd=tmp_path)
+    try:
+        assert p.stdout is not None
+        run_id = p.stdout.readline().strip()
+        assert run_id, "the child printed no run id"
+        deadline = time.monotonic() + 5
+        run = None
+        while time.monotonic() < deadline:
+            try:
+                run = SQLiteStore(db).get_run(run_id)
+            except Exception:  # noqa: BLE001 - not written yet
+                run = None
+            if run and run["status"] == "finished" and run["metrics"]:
+                break
+            time.sleep(0.05)
+    finally:
+        p.kill()
+        p.wait()
+    assert run is not None and run["status"] == "finished", run
+    assert run["metrics"]["m"] == 1.5

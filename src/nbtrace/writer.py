@@ -3,7 +3,8 @@
 Why: a ``log_metric`` in a training loop must cost microseconds, not a transaction (MLflow's
 ~8 ms per call is the problem nbtrace solves). Calls append an op to a deque (thread-safe,
 O(1)); :meth:`Writer.flush` applies everything pending in one transaction. Flushes happen at
-each cell's end (so a finished cell is durable), at run end, at kernel exit, and every
+each cell's end (so a finished cell is durable), at run end (on the background thread, so a
+loop of runs never waits for the store), at kernel exit, and every
 ``interval`` seconds from a daemon thread (so the sidebar sees a long cell progress, and a
 killed kernel loses at most the last second).
 
