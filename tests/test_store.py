@@ -289,6 +289,25 @@ def test_run_lifecycle(store: Store) -> None:
         store.apply([("no_such_op", 1)])
 
 
+def test_run_started_and_ended_in_one_batch_reads_as_two_batches(store: Store) -> None:
+    """A batch holding both ends of a run (a loop of short runs) is written as one finished
+    row; it must read exactly as the same ops applied in two batches, and stay idempotent."""
+    start = run_start("bb01", "short", kernel_id="k1", start_seq=3, git_hash=None)
+    ops = [kernel_op(), start, ("heartbeat", "bb01", T0 + 30), run_end("bb01", "failed",
+                                                                      T0 + 60, last_seq=4)]
+    store.apply(ops)
+    store.apply([kernel_op(), run_start("bb02", "short", kernel_id="k1", start_seq=3)])
+    store.apply([("heartbeat", "bb02", T0 + 30), run_end("bb02", "failed", T0 + 60, last_seq=4)])
+    one, two = store.get_run("bb01"), store.get_run("bb02")
+    for key in ("status", "started_at", "ended_at", "duration_s", "resources", "name"):
+        assert one[key] == two[key], key
+    assert one["status"] == "failed" and one["ended_at"] == "2025-06-15T15:07:40.000Z"
+    assert start[1]["status"] == "running"  # the caller's op is not changed (it may be retried)
+    store.apply(ops)  # applied again (a retried batch): nothing changes, nothing duplicates
+    assert store.get_run("bb01") == one
+    assert store.list_runs()[1] == 2
+
+
 def test_params_keep_their_json_types(store: Store) -> None:
     values = {
         "i": 3,

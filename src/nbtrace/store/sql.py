@@ -186,6 +186,8 @@ class SQLStore(Store):
         groups: dict[str, list[tuple]] = {}
         for op in ops:
             groups.setdefault(op[0], []).append(op[1:])
+        if "run_start" in groups and "run_end" in groups:
+            _fold_run_ends(groups)
         with self._cur(write=True) as cur:
             for kind in _APPLY_ORDER:
                 rows = groups.pop(kind, None)
@@ -844,6 +846,37 @@ def _scrub(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _scrub(v) for k, v in value.items()}
     return value
+
+
+def _fold_run_ends(groups: dict[str, list[tuple]]) -> None:
+    """Write a run started and ended within one batch as one finished row.
+
+    Why: a loop of short runs (the 330-run ElasticNet grid) puts both ends of every run in the
+    same flush; an INSERT then an UPDATE of each row (and of its status and time indexes) was
+    a third of the flush. The folded row is what the UPDATE would have left; heartbeats of an
+    ended run change nothing either way.
+    """
+    starts: dict[str, int] = {}
+    for i, (row,) in enumerate(groups["run_start"]):
+        if isinstance(row, dict) and "id" in row:
+            starts[row["id"]] = i
+    if not starts:
+        return
+    rest: list[tuple] = []
+    for end in groups["run_end"]:
+        rid, status, ended, last, res = end
+        i = starts.get(rid)
+        if i is None:
+            rest.append(end)
+            continue
+        row = dict(groups["run_start"][i][0])  # a copy: the batch may be retried as it was
+        row.update(status=status, ended_at=ended, heartbeat_at=ended, last_seq=last,
+                   resources=res)
+        groups["run_start"][i] = (row,)
+    if rest:
+        groups["run_end"] = rest
+    else:
+        del groups["run_end"]
 
 
 def _first(row: Sequence[Any]) -> Any:
