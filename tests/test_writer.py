@@ -104,6 +104,7 @@ import sys, time
 import nbtrace
 with nbtrace.start_run("durable-at-end") as run:
     nbtrace.log_metric("m", 1.5, step=0)
+    time.sleep(0.2)  # a run that lasts (a loop's short runs are batched instead)
 print(run.id, flush=True)
 time.sleep(60)
 """

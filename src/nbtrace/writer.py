@@ -3,8 +3,8 @@
 Why: a ``log_metric`` in a training loop must cost microseconds, not a transaction (MLflow's
 ~8 ms per call is the problem nbtrace solves). Calls append an op to a deque (thread-safe,
 O(1)); :meth:`Writer.flush` applies everything pending in one transaction. Flushes happen at
-each cell's end (so a finished cell is durable), at run end (on the background thread, so a
-loop of runs never waits for the store), at kernel exit, and every
+each cell's end (so a finished cell is durable), at the end of a run that lasted 0.1 s or more
+(on the background thread, so no run's end waits for the store), at kernel exit, and every
 ``interval`` seconds from a daemon thread (so the sidebar sees a long cell progress, and a
 killed kernel loses at most the last second).
 
@@ -38,6 +38,10 @@ class Writer:
 
     #: How long a cell end waits for a background flush already in progress.
     SYNC_WAIT_S = 2.0
+    #: After a :meth:`kick`, how long the background thread gathers further ops before it
+    #: writes, so that a burst of kicks (cells starting, runs ending, a git capture landing)
+    #: makes one transaction rather than one each; what was kicked is durable ~50 ms later.
+    COALESCE_S = 0.05
 
     def __init__(
         self,
@@ -141,7 +145,8 @@ class Writer:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.interval)
+            if self._wake.wait(self.interval) and self._stop.wait(self.COALESCE_S):
+                return
             self._wake.clear()
             if self._stop.is_set():
                 return
