@@ -7,6 +7,8 @@ Why not in ``conftest.py``: several folders have a ``conftest.py``, and a bare
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +58,23 @@ def run_notebook(
     client.km.kernel_spec  # noqa: B018 - resolve now so a missing spec fails clearly
     client.execute(env=kenv)
     return nb
+
+
+def in_parallel(work: Callable[[int], object], n: int, timeout: float) -> None:
+    """Run ``work(0)`` … ``work(n - 1)`` at once, one thread each, and fail on any exception or
+    on a thread still running after ``timeout`` seconds (the concurrency tests' shared scaffold)."""
+    errors: list[BaseException] = []
+
+    def run(k: int) -> None:
+        try:
+            work(k)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads), f"still running after {timeout} s"

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from kernels import make_notebook, run_notebook
+from kernels import in_parallel, make_notebook, run_notebook
 from nbtrace.store.base import open_store
 
 LOOP = (
@@ -29,28 +28,19 @@ LOOP = (
 def test_kernels_write_one_file_concurrently(tmp_path: Path) -> None:
     db = str(tmp_path / "shared.db")
     kernels, runs, steps = 3, 40, 50
-    errors: list[BaseException] = []
 
     def work(k: int) -> None:
-        try:
-            d = tmp_path / f"k{k}"
-            d.mkdir()
-            cells = ["%load_ext nbtrace"] + [
-                LOOP.format(runs=runs // 2, steps=steps, k=k, prefix="a"),
-                f"%track_run magic-{k}\n%log_metric m=1",
-                "%end_run",
-                LOOP.format(runs=runs // 2, steps=steps, k=k, prefix="b"),
-            ]
-            run_notebook(make_notebook(cells), db, d)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        d = tmp_path / f"k{k}"
+        d.mkdir()
+        cells = ["%load_ext nbtrace"] + [
+            LOOP.format(runs=runs // 2, steps=steps, k=k, prefix="a"),
+            f"%track_run magic-{k}\n%log_metric m=1",
+            "%end_run",
+            LOOP.format(runs=runs // 2, steps=steps, k=k, prefix="b"),
+        ]
+        run_notebook(make_notebook(cells), db, d)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(kernels)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(300)
-    assert not errors, errors
+    in_parallel(work, kernels, 300)
     store = open_store(db)
     all_runs, total = store.list_runs(limit=None)
     assert total == kernels * (runs + 1)

@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 
-from kernels import run_notebook
+from kernels import in_parallel, run_notebook
 from nbtrace.errors import StoreError
 from nbtrace.store.base import Store, open_store
 from pgcluster import PgCluster
@@ -335,29 +334,18 @@ def test_survives_a_server_restart(pg_store_url: str, pg_cluster: PgCluster) -> 
 def test_threads_get_their_own_connections(pg_store_url: str) -> None:
     """Eight threads writing at once, shared rows inserted in opposite orders (deadlock bait)."""
     store = open_store(pg_store_url)
-    errors: list[BaseException] = []
     sources = [(f"{i:064x}", f"source {i}") for i in range(40)]
 
     def work(k: int) -> None:
-        try:
-            for n in range(20):
-                mine = sources if (k + n) % 2 else list(reversed(sources))
-                ops: list[tuple] = [("source", h, s) for h, s in mine]
-                ops += _run_ops(f"t{k}n{n}")
-                ops += [
-                    ("metric", f"t{k}n{n}", "m", i, i, time.time(), float(i)) for i in range(50)
-                ]
-                store.apply(ops)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        for n in range(20):
+            mine = sources if (k + n) % 2 else list(reversed(sources))
+            ops: list[tuple] = [("source", h, s) for h, s in mine]
+            ops += _run_ops(f"t{k}n{n}")
+            ops += [("metric", f"t{k}n{n}", "m", i, i, time.time(), float(i)) for i in range(50)]
+            store.apply(ops)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-        assert not errors, errors
+        in_parallel(work, 8, 120)
         runs, total = store.list_runs(limit=None)
         assert total == 160 and all(r["metrics"] == {"m": 49.0} for r in runs)
         backend = store.backend  # type: ignore[attr-defined]

@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from kernels import make_notebook, run_notebook
+from kernels import in_parallel, make_notebook, run_notebook
 from nbtrace.store.base import open_store
 from pgcluster import PgCluster
 
@@ -53,29 +52,20 @@ def cli(*args: str, env: dict[str, str] | None = None, check: bool = True) -> An
 
 
 def run_kernels(url: str, tmp_path: Path, kernels: int, runs: int, steps: int) -> None:
-    errors: list[BaseException] = []
 
     def work(k: int) -> None:
-        try:
-            d = tmp_path / f"k{k}"
-            d.mkdir()
-            cells = [
-                "%load_ext nbtrace",
-                LOOP.format(runs=runs, steps=steps, k=k),
-                f"%track_run magic-{k} --tag kernel={k}\n%log_param lr=0.01\n"
-                "%log_metric acc=0.5 --step 1",
-                "%end_run",
-            ]
-            run_notebook(make_notebook(cells), url, d, timeout=300)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
+        d = tmp_path / f"k{k}"
+        d.mkdir()
+        cells = [
+            "%load_ext nbtrace",
+            LOOP.format(runs=runs, steps=steps, k=k),
+            f"%track_run magic-{k} --tag kernel={k}\n%log_param lr=0.01\n"
+            "%log_metric acc=0.5 --step 1",
+            "%end_run",
+        ]
+        run_notebook(make_notebook(cells), url, d, timeout=300)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(kernels)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(600)
-    assert not errors, errors
+    in_parallel(work, kernels, 600)
 
 
 def check_everything_arrived(url: str, kernels: int, runs: int, steps: int) -> None:
