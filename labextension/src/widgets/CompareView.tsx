@@ -14,7 +14,7 @@ import { useAsync } from '../hooks';
 import { nbtraceIcon } from '../icons';
 import type { ICompare, IRunSummary } from '../types';
 import { Chart } from './Chart';
-import { Code, Section, SourceDiff, UnifiedDiff } from './details/common';
+import { Code, KeyPicker, Section, SourceDiff, UnifiedDiff } from './details/common';
 import { ErrorMessage } from './RunsView';
 
 /** A short label telling runs apart even when they share a name. */
@@ -174,18 +174,12 @@ function Charts(props: { data: ICompare; labels: Map<string, string> }): JSX.Ele
     <Section title="Charts" className="nbtrace-CompareCharts">
       <div className="nbtrace-ChartGrid">
         <div>
-          <label className="nbtrace-inline">
-            Metric over steps{' '}
-            <select
-              className="nbtrace-select"
-              value={seriesKey}
-              onChange={e => setSeriesKey(e.currentTarget.value)}
-            >
-              {seriesKeys.map(k => (
-                <option key={k}>{k}</option>
-              ))}
-            </select>
-          </label>
+          <KeyPicker
+            label="Metric over steps"
+            keys={seriesKeys}
+            value={seriesKey}
+            onChange={setSeriesKey}
+          />
           {lines.length > 0 && multiStep ? (
             <Chart
               spec={lineSpec(seriesKey, lines)}
@@ -196,30 +190,8 @@ function Charts(props: { data: ICompare; labels: Map<string, string> }): JSX.Ele
           )}
         </div>
         <div>
-          <label className="nbtrace-inline">
-            Parameter{' '}
-            <select
-              className="nbtrace-select"
-              value={x}
-              onChange={e => setX(e.currentTarget.value)}
-            >
-              {paramKeys.map(k => (
-                <option key={k}>{k}</option>
-              ))}
-            </select>
-          </label>{' '}
-          <label className="nbtrace-inline">
-            vs metric{' '}
-            <select
-              className="nbtrace-select"
-              value={y}
-              onChange={e => setY(e.currentTarget.value)}
-            >
-              {metricKeys.map(k => (
-                <option key={k}>{k}</option>
-              ))}
-            </select>
-          </label>
+          <KeyPicker label="Parameter" keys={paramKeys} value={x} onChange={setX} />{' '}
+          <KeyPicker label="vs metric" keys={metricKeys} value={y} onChange={setY} />
           {param && metric ? (
             <Chart
               spec={scatterSpec(points, x, y)}

@@ -8,7 +8,7 @@ import { lineSpec } from '../../charts';
 import { useAsync } from '../../hooks';
 import type { IRun } from '../../types';
 import { Chart } from '../Chart';
-import { KeyValueTable, Section, Value } from './common';
+import { KeyPicker, KeyValueTable, Section, Value } from './common';
 
 /** Params of a run. */
 export function ParamsSection(props: { run: IRun }): JSX.Element {
@@ -48,20 +48,7 @@ export function MetricsSection(props: { run: IRun }): JSX.Element {
       />
       {metric && (
         <div className="nbtrace-MetricChart">
-          <label className="nbtrace-inline">
-            Chart{' '}
-            <select
-              className="nbtrace-select"
-              value={metric}
-              onChange={event => setChosen(event.currentTarget.value)}
-            >
-              {keys.map(k => (
-                <option key={k} value={k}>
-                  {k}
-                </option>
-              ))}
-            </select>
-          </label>
+          <KeyPicker label="Chart" keys={keys} value={metric} onChange={setChosen} />
           {series.error ? (
             <div className="nbtrace-error">{series.error.message}</div>
           ) : points.length > 1 ? (

@@ -7,6 +7,31 @@ import { lineDiff } from '../../diff';
 import { formatValue } from '../../format';
 import type { JSONValue } from '../../types';
 
+/** A labelled drop-down choosing one key (a metric or parameter name) for a chart. */
+export function KeyPicker(props: {
+  label: string;
+  keys: string[];
+  value: string;
+  onChange: (key: string) => void;
+}): JSX.Element {
+  return (
+    <label className="nbtrace-inline">
+      {props.label}{' '}
+      <select
+        className="nbtrace-select"
+        value={props.value}
+        onChange={e => props.onChange(e.currentTarget.value)}
+      >
+        {props.keys.map(k => (
+          <option key={k} value={k}>
+            {k}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 /** A collapsible section with a heading. */
 export function Section(props: {
   title: string;
