@@ -40,6 +40,43 @@ def configure(db: str | None = None) -> Tracker:
     return _tracker
 
 
+class RunInfo:
+    """MLflow's ``run.info`` shape: ``run_id``, ``run_name``, ``status``, ``experiment_name``.
+
+    ``status`` is spelled as MLflow spells it (``RUNNING``, ``FINISHED``, ``FAILED``) so code
+    written against MLflow reads it unchanged.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self._run = run
+
+    @property
+    def run_id(self) -> str:
+        return self._run.id
+
+    @property
+    def run_name(self) -> str:
+        return self._run.name
+
+    @property
+    def status(self) -> str:
+        return self._run.status.upper()
+
+    @property
+    def experiment_name(self) -> str | None:
+        return self._run.experiment
+
+    @property
+    def parent_run_id(self) -> str | None:
+        """The run this one is nested in (``nested=True``), or None."""
+        return self._run.nested_in
+
+    @property
+    def start_time(self) -> int:
+        """Start time in milliseconds since the epoch (MLflow's unit)."""
+        return int(self._run.started_at * 1000)
+
+
 class ActiveRun:
     """Returned by :func:`start_run`; a context manager that ends the run on exit."""
 
@@ -56,28 +93,62 @@ class ActiveRun:
         """The run name."""
         return self._run.name
 
+    @property
+    def info(self) -> RunInfo:
+        """``run.info.run_id`` / ``run.info.status``, as in MLflow."""
+        return RunInfo(self._run)
+
     def __enter__(self) -> "ActiveRun":
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         t = tracker()
-        if t.active is self._run:
-            t.end_run(status="failed" if exc_type is not None else "finished")
+        if self._run in t.open_runs():
+            t.end_run(status="failed" if exc_type is not None else "finished", run=self._run)
 
     def __repr__(self) -> str:
         return f"<nbtrace run {self.name!r} id={self.id}>"
 
 
 def start_run(
-    name: str, experiment: str | None = None, tags: Mapping[str, Any] | None = None
+    name: str | None = None,
+    experiment: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    *,
+    run_name: str | None = None,
+    nested: bool = False,
+    experiment_name: str | None = None,
+    description: str | None = None,
 ) -> ActiveRun:
-    """Start a run (ending the active one); use as ``with nbtrace.start_run("x"):``."""
-    return ActiveRun(tracker().start_run(name, experiment=experiment, tags=dict(tags or {})))
+    """Start a run; use as ``with nbtrace.start_run("x"):``.
+
+    Takes MLflow's shapes too: no name (the notebook's name and a counter), ``run_name=``,
+    ``nested=True`` (the active run stays open and becomes active again when this one ends),
+    ``experiment_name=``. Without ``nested`` every open run is ended first.
+    """
+    if name is not None and run_name is not None and name != run_name:
+        raise UsageError("give the run name once: name or run_name")
+    t = tracker()
+    run = t.start_run(
+        name if name is not None else run_name,
+        experiment=experiment if experiment is not None else experiment_name,
+        tags=dict(tags or {}),
+        nested=nested,
+    )
+    if description:
+        t.set_tag("mlflow.note.content", description, run=run)
+    return ActiveRun(run)
 
 
 def end_run(status: str = "finished") -> None:
-    """End the active run with ``status`` (``finished`` or ``failed``)."""
+    """End the active run with ``status`` (``finished`` or ``failed``; MLflow's ``FINISHED``,
+    ``FAILED``, ``KILLED`` too)."""
     tracker().end_run(status=status)
+
+
+def set_experiment(experiment_name: str | None = None) -> str | None:
+    """Runs started from now on without an experiment go to ``experiment_name``."""
+    return tracker().set_experiment(experiment_name)
 
 
 def active_run() -> ActiveRun | None:
@@ -98,17 +169,23 @@ def log_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: t.log_param(k, v) for k, v in params.items()}
 
 
-def log_metric(key: str, value: Any, step: int | None = None) -> None:
-    """Log a metric value (microseconds: buffered, durable at cell end)."""
-    tracker().log_metric(key, value, step)
+def log_metric(
+    key: str, value: Any, step: int | None = None, timestamp: int | None = None
+) -> None:
+    """Log a metric value (microseconds: buffered, durable at cell end); ``timestamp`` in
+    milliseconds since the epoch, as in MLflow (default now)."""
+    tracker().log_metric(key, value, step, None if timestamp is None else timestamp / 1000)
 
 
-def log_metrics(metrics: Mapping[str, Any], step: int | None = None) -> None:
+def log_metrics(
+    metrics: Mapping[str, Any], step: int | None = None, timestamp: int | None = None
+) -> None:
     """Log several metrics at one step."""
     _mapping(metrics, "log_metrics")
     t = tracker()
+    ts = None if timestamp is None else timestamp / 1000
     for k, v in metrics.items():
-        t.log_metric(k, v, step)
+        t.log_metric(k, v, step, ts)
 
 
 def set_tag(key: str, value: Any) -> None:

@@ -101,7 +101,12 @@ class ReplayPlan:
 
 @dataclass
 class Run:
-    """The active run's in-kernel state."""
+    """An open run's in-kernel state.
+
+    ``nested_in`` is the run this one is nested in (MLflow's ``mlflow.parentRunId``), a link
+    separate from re-execution lineage (the run row's ``parent``): a re-executed child has
+    both. ``implicit`` runs were started by a log call outside any run and end with the cell.
+    """
 
     id: str
     name: str
@@ -109,6 +114,11 @@ class Run:
     metric_seq: int = 0
     metric_keys: set[str] = field(default_factory=set)
     meter: Any = None
+    experiment: str | None = None
+    nested_in: str | None = None
+    implicit: bool = False
+    status: str = "running"
+    started_at: float = 0.0
 
 
 class Tracker:
@@ -141,6 +151,11 @@ class Tracker:
         self.cell_index = 0
         self.cell_error = False
         self.active: Run | None = None
+        #: Runs the active one is nested in, outermost first (``start_run(nested=True)``).
+        self.stack: list[Run] = []
+        #: The experiment of runs started without one (``set_experiment``).
+        self.experiment: str | None = None
+        self._name_counts: dict[str, int] = {}
         self.pending_params: dict[str, Any] = {}
         self._kernel_written = False
         self._emitted: set[str] = set()
@@ -199,6 +214,8 @@ class Tracker:
         if error and getattr(self, "_last_cell", None):
             seq, count, cell_id, sha = self._last_cell
             self.writer.submit(("cell", self.kernel_id, seq, count, cell_id, sha, 1))
+        while self.active is not None and self.active.implicit:
+            self.end_run(status="failed" if error else "finished")
         self.flush()
 
     def flush(self) -> bool:
@@ -292,19 +309,29 @@ class Tracker:
     # ------------------------------------------------------------------ runs
     def start_run(
         self,
-        name: str,
+        name: str | None = None,
         experiment: str | None = None,
         tags: dict[str, Any] | None = None,
+        nested: bool = False,
+        implicit: bool = False,
+        started_at: float | None = None,
+        nested_in: str | None = None,
     ) -> Run:
-        """Start a run (finishing the active one first)."""
-        from .capture.resources import ResourceMeter
-
-        name = check_name("run", name, 1000)
+        """Start a run: nested in the active one with ``nested``, else after ending every
+        open run. ``name`` defaults to the notebook's name and a counter (``train-3``).
+        ``nested_in`` links a run to a parent that is not open here (MLflow's client can
+        name any run as parent)."""
+        name = check_name("run", name, 1000) if name is not None else self._default_name()
+        experiment = self.experiment if experiment is None else experiment
         if experiment is not None:
             experiment = check_name("experiment", experiment, 1000)
         tags = {check_name("tag", k): _tag_value(v) for k, v in (tags or {}).items()}
-        if self.active is not None:
-            self.end_run()
+        outer = self.active if nested else None
+        if outer is not None:
+            self.stack.append(outer)
+        else:
+            while self.active is not None:
+                self.end_run()
         index = self.cell_index
         self.cell_index += 1
         ghost = False
@@ -315,20 +342,30 @@ class Tracker:
             if not ghost:
                 parent = self.replay.parent
                 run_id = self.replay.run_id or run_id
-        run = Run(id=run_id, name=name, ghost=ghost)
+        if outer is not None:
+            nested_in = outer.id if not outer.ghost else None
+        now = time.time() if started_at is None else started_at
+        run = Run(id=run_id, name=name, ghost=ghost, experiment=experiment,
+                  nested_in=nested_in, implicit=implicit, started_at=now)
         self.active = run
         if ghost:
             return run
+        self._write_start(run, index, parent, tags)
+        return run
+
+    def _write_start(self, run: Run, index: int, parent: str | None, tags: dict[str, str]) -> None:
+        """Queue the new run's row (with the cell's captured state), tags and pending params."""
+        from .capture.resources import ResourceMeter
+
         self._ensure_kernel()
         row = self._capture_start()
-        now = time.time()
         row.update(
-            id=run_id,
-            name=name,
-            experiment=experiment,
+            id=run.id,
+            name=run.name,
+            experiment=run.experiment,
             status="running",
-            started_at=now,
-            heartbeat_at=now,
+            started_at=run.started_at,
+            heartbeat_at=run.started_at,
             user_name=self.user,
             host=self.host,
             pid=os.getpid(),
@@ -338,37 +375,58 @@ class Tracker:
             cell_index=index,
             parent=parent,
         )
+        if run.nested_in is not None:
+            row["nested_in"] = run.nested_in
         extra: dict[str, Any] = {"cwd": os.getcwd()}
         if self.replay is not None and self.replay.job:
             extra["job"] = self.replay.job
         row["extra"] = json.dumps(extra)
-        git = self._cell_cache["git"]
-        if git.done:  # known already (later runs of a cell): no separate update to write
+        git = self._cell_cache.get("git")
+        if git is not None and git.done:  # known already (later runs of a cell)
             row["git_hash"] = git.hash
             self.writer.submit(("run_start", row))
         else:
             self.writer.submit(("run_start", row))
-            git.attach(run_id)
+            if git is not None:
+                git.attach(run.id)
         for k, v in tags.items():
-            self.writer.submit(("tag", run_id, k, v))
+            self.writer.submit(("tag", run.id, k, v))
         pending, self.pending_params = self.pending_params, {}
         for k, v in pending.items():
             self._submit_param(run, k, v)
         run.meter = ResourceMeter()
         run.meter.start()
-        return run
 
-    def end_run(self, status: str = "finished") -> Run | None:
-        """End the active run (no-op when there is none)."""
-        if status not in ("finished", "failed"):
-            raise UsageError(f"status must be 'finished' or 'failed', not {one_line(status, 40)!r}")
-        run, self.active = self.active, None
+    def _default_name(self) -> str:
+        """The notebook's (or script's) name and a per-kernel counter: ``train-1``, ``train-2``."""
+        path = self._notebook_path() or (sys.argv[0] if sys.argv and sys.argv[0] else "")
+        stem = Path(path).stem if path and not path.startswith("-") else ""
+        stem = stem if stem and stem.isprintable() and stem not in ("ipykernel_launcher",) else "run"
+        n = self._name_counts.get(stem, 0) + 1
+        self._name_counts[stem] = n
+        return f"{stem[:200]}-{n}"
+
+    def set_experiment(self, name: str | None) -> str | None:
+        """Runs started from now on without an experiment go to ``name`` (None: no default)."""
+        self.experiment = None if name is None else check_name("experiment", name, 1000)
+        return self.experiment
+
+    def end_run(
+        self, status: str = "finished", run: Run | None = None, ended_at: float | None = None
+    ) -> Run | None:
+        """End ``run`` (default: the active run; no-op when there is none). Ending a nested
+        run makes the run it is nested in active again."""
+        status = _end_status(status)
+        if run is None or run is self.active:
+            run, self.active = self.active, (self.stack.pop() if self.stack else None)
+        elif run in self.stack:
+            self.stack.remove(run)
         if run is None or run.ghost:
             return run
+        run.status = status
         resources = run.meter.stop() if run.meter else {}
-        self.writer.submit(
-            ("run_end", run.id, status, time.time(), self.seq, json.dumps(resources))
-        )
+        end = time.time() if ended_at is None else ended_at
+        self.writer.submit(("run_end", run.id, status, end, self.seq, json.dumps(resources)))
         # Written by the background writer, not here: a transaction on the user's thread per
         # run would be most of the cost of runs started in a loop (330 runs in one cell: ~1 ms
         # each, more when a WAL checkpoint has to fsync). A run that lasted a while is written
@@ -380,6 +438,10 @@ class Tracker:
             self.writer.kick()
         return run
 
+    def open_runs(self) -> list[Run]:
+        """Every open run, outermost first (the active one last)."""
+        return self.stack + ([self.active] if self.active is not None else [])
+
     def _heartbeat(self) -> None:
         run = self.active
         now = time.time()
@@ -388,8 +450,15 @@ class Tracker:
             self.writer.submit(("heartbeat", run.id, now))
 
     def _require_run(self) -> Run:
+        """The active run, or an implicit one started now (MLflow's shape: logging outside a
+        run starts one). It ends with the cell; a one-line notice says so."""
         if self.active is None:
-            raise UsageError("no active run: start one with %track_run NAME or nbtrace.start_run()")
+            run = self.start_run(implicit=True)
+            if not run.ghost:
+                self.warn(
+                    f"nbtrace: no active run, started run {run.name!r} ({run.id});"
+                    " it ends with this cell"
+                )
         return self.active
 
     # ------------------------------------------------------------------ params, metrics, tags
@@ -423,12 +492,16 @@ class Tracker:
             raise UsageError(f"param {key!r} is too large to record ({len(text)} characters)")
         self.writer.submit(("param", run.id, key, as_json, param_number(value), text))
 
-    def log_metric(self, key: str, value: Any, step: Any = None) -> None:
-        """Log a metric value (hot path: validation is cached per key)."""
-        run = self.active
+    def log_metric(
+        self, key: str, value: Any, step: Any = None, timestamp: float | None = None,
+        run: Run | None = None,
+    ) -> None:
+        """Log a metric value (hot path: validation is cached per key); ``timestamp`` in
+        epoch seconds (default now), ``run`` an open run other than the active one."""
         if run is None:
-            self._require_run()
-            return
+            run = self.active
+            if run is None:
+                run = self._require_run()
         if key not in run.metric_keys:
             check_name("metric", key)
             run.metric_keys.add(key)
@@ -440,12 +513,13 @@ class Tracker:
             return
         run.metric_seq += 1
         self.writer.pending.append(
-            ("metric", run.id, key, run.metric_seq, step, time.time(), value)
+            ("metric", run.id, key, run.metric_seq, step,
+             time.time() if timestamp is None else timestamp, value)
         )
 
-    def set_tag(self, key: str, value: Any) -> None:
-        """Set a tag on the active run."""
-        run = self._require_run()
+    def set_tag(self, key: str, value: Any, run: Run | None = None) -> None:
+        """Set a tag on ``run`` (default: the active run)."""
+        run = run or self._require_run()
         check_name("tag", key)
         value = _tag_value(value)
         if not run.ghost:
@@ -631,6 +705,21 @@ def _step(step: Any) -> int:
     if abs(step) > 2**62:
         raise UsageError("step is out of range")
     return step
+
+
+_END_STATUSES = {
+    "finished": "finished", "failed": "failed",
+    # MLflow's spellings (RunStatus), so MLflow-shaped code ends runs unchanged.
+    "FINISHED": "finished", "FAILED": "failed", "KILLED": "failed",
+}
+
+
+def _end_status(status: Any) -> str:
+    """The nbtrace status for an end-of-run status word (nbtrace's or MLflow's)."""
+    found = _END_STATUSES.get(status) if isinstance(status, str) else None
+    if found is None:
+        raise UsageError(f"status must be 'finished' or 'failed', not {one_line(status, 40)!r}")
+    return found
 
 
 def _tag_value(value: Any) -> str:

@@ -15,7 +15,7 @@ Filter grammar (keywords case-insensitive; ``and`` binds tighter than ``or``)::
            | field ["not"] "in" "(" value ("," value)* ")"
     op    := = | == | != | <> | < | <= | > | >=
     value := number | 'string' | "string" | true | false | bare version (1.26.4, 2.0rc1)
-    field := status | name | experiment | notebook | user | host | id | parent
+    field := status | name | experiment | notebook | user | host | id | parent | nested_in
            | started_at | ended_at | duration | (params|metrics|tags|env).NAME
 
 NAME is ``[A-Za-z0-9_-]+`` or quoted (``params.`my key```, ``params."a.b"``). In strings a
@@ -68,7 +68,10 @@ MAX_SORT_KEYS = 20
 
 #: Top-level fields: SQL expression and how values compare (text, time or number).
 _FIELDS: dict[str, tuple[str, str]] = {
-    **{f: (f"r.{f}", "text") for f in ("status", "name", "experiment", "host", "id", "parent")},
+    **{
+        f: (f"r.{f}", "text")
+        for f in ("status", "name", "experiment", "host", "id", "parent", "nested_in")
+    },
     "notebook": ("r.notebook_path", "text"),
     "user": ("r.user_name", "text"),
     "started_at": ("r.started_at", "time"),

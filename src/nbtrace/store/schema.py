@@ -150,6 +150,42 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state)",
         ],
     ),
+    (
+        # Nested runs (``start_run(nested=True)``, MLflow's ``mlflow.parentRunId``) link to
+        # the run they are nested in through ``nested_in``, apart from ``parent`` (the run a
+        # re-execution replays): a re-executed child run has both. The mlflow_* tables hold
+        # what only MLflow's client needs (experiment ids and tags, logged models, dataset
+        # inputs, model inputs and outputs) for the ``nbtrace:`` tracking store; runs stay
+        # nbtrace runs.
+        "0003_mlflow",
+        [
+            "ALTER TABLE runs ADD COLUMN nested_in TEXT",
+            "CREATE INDEX IF NOT EXISTS runs_nested_in ON runs (nested_in)",
+            """CREATE TABLE IF NOT EXISTS mlflow_experiments (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                artifact_location TEXT,
+                lifecycle_stage TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL,
+                tags TEXT NOT NULL
+            )""",
+            """CREATE TABLE IF NOT EXISTS mlflow_models (
+                id TEXT PRIMARY KEY,
+                experiment_id TEXT NOT NULL,
+                run_id TEXT,
+                lifecycle_stage TEXT NOT NULL,
+                data TEXT NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS mlflow_models_run ON mlflow_models (run_id)",
+            """CREATE TABLE IF NOT EXISTS mlflow_io (
+                run_id TEXT NOT NULL,
+                key TEXT NOT NULL,
+                data TEXT NOT NULL,
+                PRIMARY KEY (run_id, key)
+            )""",
+        ],
+    ),
 ]
 
 DIALECT_TYPES = {

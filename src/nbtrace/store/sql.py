@@ -52,6 +52,7 @@ RUN_COLUMNS = (
     "parent",
     "verdict",
     "extra",
+    "nested_in",
 )
 _RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
 JOB_COLUMNS = (
@@ -79,6 +80,7 @@ SUMMARY_COLUMNS = (
     "parent",
     "notebook_path",
     "verdict",
+    "nested_in",
 )
 _CHUNK = 500
 _MAX_ID_LEN = 64
@@ -451,6 +453,7 @@ class SQLStore(Store):
                     "user": r["user_name"],
                     "host": r["host"],
                     "parent": r["parent"],
+                    "nested_in": r["nested_in"],
                     "notebook_path": r["notebook_path"],
                     "verdict_status": verdict.get("status") if verdict else None,
                     "params": {},
@@ -527,7 +530,17 @@ class SQLStore(Store):
             if series:
                 run["series"] = self._series(cur, run_id, None)
             run["children"] = self._children(cur, run_id)
+            run["nested_runs"] = self._nested_runs(cur, run_id)
         return run
+
+    def _nested_runs(self, cur: "_Cursor", run_id: str) -> list[dict[str, Any]]:
+        """Summaries of the runs nested in run ``run_id`` (``start_run(nested=True)``)."""
+        cur.execute(
+            f"SELECT {', '.join(SUMMARY_COLUMNS)} FROM runs WHERE nested_in = ?"
+            " ORDER BY started_at",
+            (run_id,),
+        )
+        return self._summaries(cur, cur.fetchall())
 
     def _cells(self, cur: "_Cursor", row: dict[str, Any]) -> list[dict[str, Any]]:
         if not row["kernel_id"]:
@@ -668,7 +681,10 @@ class SQLStore(Store):
             r = cur.fetchone()
             if r and r[0] == "running":
                 raise ConflictError(f"run {run_id} is still running; end it before deleting it")
-            for table in ("params", "metrics", "latest_metrics", "tags", "artifacts", "inputs"):
+            for table in (
+                "params", "metrics", "latest_metrics", "tags", "artifacts", "inputs",
+                "mlflow_io",
+            ):
                 cur.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             cur.execute("DELETE FROM runs WHERE id = ?", (run_id,))
             cur.execute(
