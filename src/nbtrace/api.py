@@ -169,9 +169,7 @@ def log_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: t.log_param(k, v) for k, v in params.items()}
 
 
-def log_metric(
-    key: str, value: Any, step: int | None = None, timestamp: int | None = None
-) -> None:
+def log_metric(key: str, value: Any, step: int | None = None, timestamp: int | None = None) -> None:
     """Log a metric value (microseconds: buffered, durable at cell end); ``timestamp`` in
     milliseconds since the epoch, as in MLflow (default now)."""
     tracker().log_metric(key, value, step, None if timestamp is None else timestamp / 1000)

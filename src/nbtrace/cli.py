@@ -23,8 +23,9 @@ VERBS: dict[str, str] = {
     "show": "show one run: params, metrics, cells, environment, git",
     "compare": "compare runs side by side, differences marked",
     "rerun": "re-execute a run in a fresh kernel and say whether it reproduced",
-    "export": "export runs as JSON (lossless) or CSV",
-    "import": "import runs exported as JSON (ids kept; importing twice adds nothing)",
+    "export": "export runs as JSON (lossless) or CSV, or into MLflow (--to mlflow+URI)",
+    "import": "import runs exported as JSON, or from MLflow (mlflow+URI); importing twice adds"
+    " nothing",
     "sync": "upload writes spooled while the team store was unreachable",
 }
 
@@ -90,10 +91,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", "-f", help="export only matching runs")
     p.add_argument("--format", choices=["json", "csv"], default="json")
     p.add_argument("--output", "-o", help="file to write (default: stdout)")
+    p.add_argument(
+        "--to",
+        metavar="mlflow+URI",
+        help="export into an MLflow store instead (mlflow+sqlite:///mlflow.db,"
+        " mlflow+http://host:5000, ...); idempotent by the nbtrace.run_id tag",
+    )
+    p.add_argument("--experiment", help="with --to: put every run in this MLflow experiment")
 
     p = sub.add_parser("import", help=VERBS["import"], description=VERBS["import"])
     _common(p)
-    p.add_argument("file", help="a JSON export ('-' for stdin)")
+    p.add_argument(
+        "file",
+        help="a JSON export ('-' for stdin), or mlflow+URI: mlflow+file:///path/mlruns,"
+        " mlflow+sqlite:///path/mlflow.db, mlflow+postgresql://..., mlflow+http(s)://host:port",
+    )
+    p.add_argument("--experiment", help="from MLflow: import only this experiment")
 
     p = sub.add_parser("sync", help=VERBS["sync"], description=VERBS["sync"])
     _common(p)
@@ -378,6 +391,10 @@ def parse_set(item: str) -> tuple[str, Any]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.to:
+        return _export_mlflow(args)
+    if args.experiment:
+        raise UsageError("--experiment goes with --to mlflow+URI")
     store = _store(args)
     stream = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:
@@ -406,8 +423,65 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export_mlflow(args: argparse.Namespace) -> int:
+    """``nbtrace export --to mlflow+URI``: the MLflow bridge's exporter."""
+    from .mlflow_bridge.uri import mlflow_tracking_uri
+
+    mlflow_tracking_uri(args.to)  # a clear error for a malformed URI before MLflow loads
+    if args.output or args.format != "json":
+        raise UsageError("--to mlflow+URI writes into MLflow: --output and --format do not apply")
+    from .mlflow_bridge.exporter import export_mlflow
+    from .mlflow_bridge.importer import terminal_progress
+
+    summary = export_mlflow(
+        _store(args),
+        args.to,
+        filter=args.filter,
+        experiment=args.experiment,
+        progress=None if args.json else terminal_progress(),
+    )
+    if args.json:
+        _emit_json({"exported": summary.runs, "skipped": summary.skipped})
+    else:
+        print(summary.line(args.to))
+    return 0
+
+
+def _import_mlflow(args: argparse.Namespace) -> int:
+    """``nbtrace import mlflow+URI``: the MLflow bridge's importer."""
+    from .mlflow_bridge.uri import mlflow_tracking_uri
+
+    mlflow_tracking_uri(args.file)
+    from .mlflow_bridge.importer import import_mlflow, terminal_progress
+
+    summary = import_mlflow(
+        _store(args),
+        args.file,
+        experiment=args.experiment,
+        progress=None if args.json else terminal_progress(),
+    )
+    if args.json:
+        _emit_json(
+            {
+                "imported": summary.runs,
+                "skipped": summary.skipped,
+                "experiments": summary.experiments,
+                "metric_values": summary.metric_values,
+                "artifacts": summary.artifacts,
+            }
+        )
+    else:
+        print(summary.line(args.file))
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from .jsonutil import decode_float
+
+    if args.file.startswith("mlflow+"):
+        return _import_mlflow(args)
+    if args.experiment:
+        raise UsageError("--experiment goes with an mlflow+URI source")
 
     try:
         text = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()

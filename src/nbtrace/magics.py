@@ -111,6 +111,15 @@ def _split_options(line: str, options: set[str]) -> tuple[str, dict[str, list[st
     return " ".join(rest), found
 
 
+def _flag(line: str, flag: str) -> tuple[str, bool]:
+    """``line`` without the bare word ``flag``, and whether it was there."""
+    import re
+
+    pattern = rf"(^|\s){re.escape(flag)}(?=\s|$)"
+    found = re.search(pattern, line) is not None
+    return (re.sub(pattern, " ", line) if found else line), found
+
+
 def _step_expr(line: str) -> tuple[str, str | None]:
     """Split ``--step EXPR`` (or ``--step=EXPR``) off a %log_metric line."""
     marker = "--step"
@@ -140,11 +149,12 @@ class TrackMagics(Magics):
         except Exception as exc:  # noqa: BLE001 - the user's expression failed: one line
             raise UsageError(f"{what}: {type(exc).__name__}: {one_line(exc, 160)}") from None
 
-    def _run_args(self, line: str) -> tuple[str, str | None, dict[str, str]]:
+    def _run_args(self, line: str) -> tuple[str, str | None, dict[str, str], bool]:
+        line, nested = _flag(line, "--nested")
         rest, opts = _split_options(line, {"--experiment", "--tag"})
         name = rest.strip()
         if not name:
-            raise UsageError("usage: %track_run NAME [--experiment E] [--tag K=V ...]")
+            raise UsageError("usage: %track_run NAME [--experiment E] [--tag K=V ...] [--nested]")
         tags = {}
         for kv in opts.get("--tag", []):
             k, eq, v = kv.partition("=")
@@ -152,19 +162,20 @@ class TrackMagics(Magics):
                 raise UsageError(f"--tag takes K=V, got {one_line(kv, 60)!r}")
             tags[k] = v
         experiment = opts.get("--experiment", [None])[-1]
-        return name, experiment, tags
+        return name, experiment, tags, nested
 
     @line_cell_magic
     def track_run(self, line: str, cell: str | None = None) -> Any:
-        """Start a tracked run: ``%track_run NAME [--experiment E] [--tag K=V ...]``.
+        """Start a tracked run: ``%track_run NAME [--experiment E] [--tag K=V ...] [--nested]``.
 
         As a line magic the run stays active until ``%end_run`` or the next ``%track_run``.
         As a cell magic (``%%track_run NAME``) the cell body is one run: finished on
-        success, ``failed`` on an exception (which is re-raised).
+        success, ``failed`` on an exception (which is re-raised). ``--nested`` starts the run
+        inside the active one (which stays open and is active again once this one ends).
         """
-        name, experiment, tags = self._run_args(line)
+        name, experiment, tags, nested = self._run_args(line)
         try:
-            api.start_run(name, experiment=experiment, tags=tags)
+            api.start_run(name, experiment=experiment, tags=tags, nested=nested)
         except NBTraceError as exc:
             raise UsageError(str(exc)) from None
         if cell is None:

@@ -345,8 +345,15 @@ class Tracker:
         if outer is not None:
             nested_in = outer.id if not outer.ghost else None
         now = time.time() if started_at is None else started_at
-        run = Run(id=run_id, name=name, ghost=ghost, experiment=experiment,
-                  nested_in=nested_in, implicit=implicit, started_at=now)
+        run = Run(
+            id=run_id,
+            name=name,
+            ghost=ghost,
+            experiment=experiment,
+            nested_in=nested_in,
+            implicit=implicit,
+            started_at=now,
+        )
         self.active = run
         if ghost:
             return run
@@ -401,7 +408,8 @@ class Tracker:
         """The notebook's (or script's) name and a per-kernel counter: ``train-1``, ``train-2``."""
         path = self._notebook_path() or (sys.argv[0] if sys.argv and sys.argv[0] else "")
         stem = Path(path).stem if path and not path.startswith("-") else ""
-        stem = stem if stem and stem.isprintable() and stem not in ("ipykernel_launcher",) else "run"
+        if not stem or not stem.isprintable() or stem == "ipykernel_launcher":
+            stem = "run"
         n = self._name_counts.get(stem, 0) + 1
         self._name_counts[stem] = n
         return f"{stem[:200]}-{n}"
@@ -493,7 +501,11 @@ class Tracker:
         self.writer.submit(("param", run.id, key, as_json, param_number(value), text))
 
     def log_metric(
-        self, key: str, value: Any, step: Any = None, timestamp: float | None = None,
+        self,
+        key: str,
+        value: Any,
+        step: Any = None,
+        timestamp: float | None = None,
         run: Run | None = None,
     ) -> None:
         """Log a metric value (hot path: validation is cached per key); ``timestamp`` in
@@ -513,8 +525,15 @@ class Tracker:
             return
         run.metric_seq += 1
         self.writer.pending.append(
-            ("metric", run.id, key, run.metric_seq, step,
-             time.time() if timestamp is None else timestamp, value)
+            (
+                "metric",
+                run.id,
+                key,
+                run.metric_seq,
+                step,
+                time.time() if timestamp is None else timestamp,
+                value,
+            )
         )
 
     def set_tag(self, key: str, value: Any, run: Run | None = None) -> None:
@@ -708,9 +727,12 @@ def _step(step: Any) -> int:
 
 
 _END_STATUSES = {
-    "finished": "finished", "failed": "failed",
+    "finished": "finished",
+    "failed": "failed",
     # MLflow's spellings (RunStatus), so MLflow-shaped code ends runs unchanged.
-    "FINISHED": "finished", "FAILED": "failed", "KILLED": "failed",
+    "FINISHED": "finished",
+    "FAILED": "failed",
+    "KILLED": "failed",
 }
 
 

@@ -50,8 +50,9 @@ def millis(iso_or_epoch: Any) -> int | None:
         return None
     if isinstance(iso_or_epoch, (int, float)):
         return int(round(iso_or_epoch * 1000))
-    return int(round(datetime.fromisoformat(iso_or_epoch.replace("Z", "+00:00")).timestamp()
-                     * 1000))
+    return int(
+        round(datetime.fromisoformat(iso_or_epoch.replace("Z", "+00:00")).timestamp() * 1000)
+    )
 
 
 def param_text(value: Any) -> str:
@@ -143,7 +144,12 @@ def model_from_dict(d: dict[str, Any]) -> LoggedModel:
 
 def _metric_dict(m: Metric) -> dict[str, Any]:
     return {
-        "key": m.key, "value": m.value, "timestamp": m.timestamp, "step": m.step,
-        "model_id": m.model_id, "dataset_name": m.dataset_name,
-        "dataset_digest": m.dataset_digest, "run_id": m.run_id,
+        "key": m.key,
+        "value": m.value,
+        "timestamp": m.timestamp,
+        "step": m.step,
+        "model_id": m.model_id,
+        "dataset_name": m.dataset_name,
+        "dataset_digest": m.dataset_digest,
+        "run_id": m.run_id,
     }

@@ -120,6 +120,7 @@ class NBTraceTrackingStore(AbstractStore):
         #: Runs this store created or logged to, by id (also after they end: MLflow's client
         #: may log to a finished run), so metric sequence numbers continue without a query.
         self._runs: dict[str, Run] = {}
+        self._exp_of: dict[str, str] = {}
 
     # ------------------------------------------------------------------ helpers
     def _sync(self) -> None:
@@ -137,8 +138,9 @@ class NBTraceTrackingStore(AbstractStore):
         self._sync()
         rows = tables.run_rows(self.store, "r.id = ?", [run_id])
         if not rows:
-            raise MlflowException(f"Run '{run_id}' not found",
-                                  databricks_pb2.RESOURCE_DOES_NOT_EXIST)
+            raise MlflowException(
+                f"Run '{run_id}' not found", databricks_pb2.RESOURCE_DOES_NOT_EXIST
+            )
         r = rows[0]
         run = Run(id=run_id, name=r["name"], experiment=r["experiment"], status=r["status"])
         run.metric_seq = _max_metric_seq(self.store, run_id)
@@ -156,8 +158,9 @@ class NBTraceTrackingStore(AbstractStore):
         exp_id = tables.DEFAULT_ID if experiment_id is None else str(experiment_id)
         e = tables.experiment(self.store, exp_id=exp_id)
         if e is None:
-            raise MlflowException(f"No experiment with id {exp_id}",
-                                  databricks_pb2.RESOURCE_DOES_NOT_EXIST)
+            raise MlflowException(
+                f"No experiment with id {exp_id}", databricks_pb2.RESOURCE_DOES_NOT_EXIST
+            )
         if e["lifecycle_stage"] != "active":
             raise MlflowException(f"Experiment {exp_id} is deleted", databricks_pb2.INVALID_STATE)
         return None if exp_id == tables.DEFAULT_ID else e["name"]
@@ -200,14 +203,16 @@ class NBTraceTrackingStore(AbstractStore):
             if e["lifecycle_stage"] in wanted
         ]
         exps = SearchExperimentsUtils.filter(exps, filter_string)
-        exps = SearchExperimentsUtils.sort(exps, order_by or ["creation_time DESC",
-                                                              "experiment_id ASC"])
+        exps = SearchExperimentsUtils.sort(
+            exps, order_by or ["creation_time DESC", "experiment_id ASC"]
+        )
         page, token = SearchUtils.paginate(exps, page_token, max_results)
         return PagedList(page, token)
 
     @_mlflow_errors
-    def create_experiment(self, name: str, artifact_location: str | None = None,
-                          tags: list[Any] | None = None) -> str:
+    def create_experiment(
+        self, name: str, artifact_location: str | None = None, tags: list[Any] | None = None
+    ) -> str:
         from ..tracker import check_name
 
         check_name("experiment", name, 1000)
@@ -219,8 +224,10 @@ class NBTraceTrackingStore(AbstractStore):
     def get_experiment(self, experiment_id: str) -> Any:
         e = tables.experiment(self.store, exp_id=str(experiment_id))
         if e is None:
-            raise MlflowException(f"No Experiment with id={experiment_id} exists",
-                                  databricks_pb2.RESOURCE_DOES_NOT_EXIST)
+            raise MlflowException(
+                f"No Experiment with id={experiment_id} exists",
+                databricks_pb2.RESOURCE_DOES_NOT_EXIST,
+            )
         return ent.experiment_entity(e, self.artifact_root)
 
     @_mlflow_errors
@@ -256,14 +263,21 @@ class NBTraceTrackingStore(AbstractStore):
 
     # ------------------------------------------------------------------ runs
     @_mlflow_errors
-    def create_run(self, experiment_id: str, user_id: str, start_time: int | None,
-                   tags: list[Any] | None, run_name: str | None) -> Any:
+    def create_run(
+        self,
+        experiment_id: str,
+        user_id: str,
+        start_time: int | None,
+        tags: list[Any] | None,
+        run_name: str | None,
+    ) -> Any:
         experiment = self._exp_name(experiment_id)
         given = {t.key: t.value for t in tags or []}
         name_tag = given.pop("mlflow.runName", None)
         if run_name and name_tag and run_name != name_tag:
-            raise MlflowException("run_name and the mlflow.runName tag differ",
-                                  databricks_pb2.INVALID_PARAMETER_VALUE)
+            raise MlflowException(
+                "run_name and the mlflow.runName tag differ", databricks_pb2.INVALID_PARAMETER_VALUE
+            )
         parent = given.pop("mlflow.parentRunId", None)
         note = given.pop("mlflow.note.content", None)
         active = self.tracker.active
@@ -280,26 +294,50 @@ class NBTraceTrackingStore(AbstractStore):
         if note and not run.ghost:
             self.tracker.writer.submit(("run_update", run.id, {"note": note}))
         exp_id = tables.DEFAULT_ID if experiment_id is None else str(experiment_id)
+        self._exp_of[run.id] = exp_id
+        return self._memory_entity(run, given, note)
+
+    def _memory_entity(
+        self, run: Run, tags: dict[str, str] | None = None, note: str | None = None
+    ) -> Any:
+        """The entity of a run from what this process knows (a new run; or a run that a
+        re-execution replays only to reach its target, which is never written)."""
+        exp_id = self._exp_of.get(run.id, tables.DEFAULT_ID)
         r = {
-            "id": run.id, "name": run.name, "experiment": experiment, "status": "running",
-            "started_at": run.started_at, "ended_at": None, "user": self.tracker.user,
-            "nested_in": run.nested_in, "params": {}, "latest": {}, "tags": given,
-            "io": [], "note": note, "notebook_path": self.tracker._notebook_path(),
+            "id": run.id,
+            "name": run.name,
+            "experiment": run.experiment,
+            "status": run.status,
+            "started_at": run.started_at,
+            "ended_at": None,
+            "user": self.tracker.user,
+            "nested_in": run.nested_in,
+            "params": {},
+            "latest": {},
+            "tags": tags or {},
+            "io": [],
+            "note": note,
+            "notebook_path": self.tracker._notebook_path(),
         }
         return ent.run_entity(r, exp_id, self.run_artifact_uri(exp_id, run.id))
 
     @_mlflow_errors
     def get_run(self, run_id: str) -> Any:
+        known = self._runs.get(run_id)
+        if known is not None and known.ghost:
+            return self._memory_entity(known)
         self._sync()
         rows = tables.run_rows(self.store, "r.id = ?", [run_id])
         if not rows:
-            raise MlflowException(f"Run '{run_id}' not found",
-                                  databricks_pb2.RESOURCE_DOES_NOT_EXIST)
+            raise MlflowException(
+                f"Run '{run_id}' not found", databricks_pb2.RESOURCE_DOES_NOT_EXIST
+            )
         return self._entities(rows)[0]
 
     @_mlflow_errors
-    def update_run_info(self, run_id: str, run_status: int, end_time: int | None,
-                        run_name: str | None) -> Any:
+    def update_run_info(
+        self, run_id: str, run_status: int, end_time: int | None, run_name: str | None
+    ) -> Any:
         run = self._run(run_id)
         status = RunStatus.to_string(run_status)
         if run_name and not run.ghost:
@@ -319,8 +357,11 @@ class NBTraceTrackingStore(AbstractStore):
         elif status == "RUNNING" and not run.ghost and run not in self.tracker.open_runs():
             run.status = "running"
             self.tracker.writer.submit(
-                ("run_update", run_id, {"status": "running", "ended_at": None,
-                                        "heartbeat_at": time.time()})
+                (
+                    "run_update",
+                    run_id,
+                    {"status": "running", "ended_at": None, "heartbeat_at": time.time()},
+                )
             )
         return self.get_run(run_id).info
 
@@ -330,24 +371,28 @@ class NBTraceTrackingStore(AbstractStore):
         self.store.delete_run(run_id)
 
     def restore_run(self, run_id: str) -> None:
-        raise MlflowException("nbtrace deletes runs for good; there is nothing to restore",
-                              databricks_pb2.INVALID_STATE)
+        raise MlflowException(
+            "nbtrace deletes runs for good; there is nothing to restore",
+            databricks_pb2.INVALID_STATE,
+        )
 
     # ------------------------------------------------------------------ logging
     def log_metric(self, run_id: str, metric: Any) -> None:
         """One metric: the hot path (a queue append, as ``nbtrace.log_metric``)."""
         run = self._runs.get(run_id) or self._run(run_id)
         try:
-            self.tracker.log_metric(metric.key, metric.value, metric.step,
-                                    metric.timestamp / 1000, run=run)
+            self.tracker.log_metric(
+                metric.key, metric.value, metric.step, metric.timestamp / 1000, run=run
+            )
         except NBTraceError as exc:
             raise MlflowException(str(exc), databricks_pb2.INVALID_PARAMETER_VALUE) from None
         if metric.model_id is not None:
             self._model_metrics(metric.model_id, [metric])
 
     @_mlflow_errors
-    def log_batch(self, run_id: str, metrics: list[Any], params: list[Any],
-                  tags: list[Any]) -> None:
+    def log_batch(
+        self, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any]
+    ) -> None:
         run = self._runs.get(run_id) or self._run(run_id)
         for p in params:
             self._param(run, p.key, p.value)
@@ -398,8 +443,13 @@ class NBTraceTrackingStore(AbstractStore):
             self.tracker.set_tag(key, value, run=run)
 
     @_mlflow_errors
-    def get_metric_history(self, run_id: str, metric_key: str, max_results: int | None = None,
-                           page_token: str | None = None) -> PagedList:
+    def get_metric_history(
+        self,
+        run_id: str,
+        metric_key: str,
+        max_results: int | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
         from mlflow.entities import Metric
 
         self._sync()
@@ -411,9 +461,15 @@ class NBTraceTrackingStore(AbstractStore):
         return PagedList(page, token)
 
     @_mlflow_errors
-    def _search_runs(self, experiment_ids: list[str], filter_string: str | None,
-                     run_view_type: int, max_results: int, order_by: list[str] | None,
-                     page_token: str | None) -> tuple[list[Any], str | None]:
+    def _search_runs(
+        self,
+        experiment_ids: list[str],
+        filter_string: str | None,
+        run_view_type: int,
+        max_results: int,
+        order_by: list[str] | None,
+        page_token: str | None,
+    ) -> tuple[list[Any], str | None]:
         if run_view_type == ViewType.DELETED_ONLY:
             return [], None  # nbtrace deletes runs for good
         self._sync()
@@ -440,15 +496,20 @@ class NBTraceTrackingStore(AbstractStore):
 
     # ------------------------------------------------------------------ inputs and outputs
     @_mlflow_errors
-    def log_inputs(self, run_id: str, datasets: list[Any] | None = None,
-                   models: list[Any] | None = None) -> None:
+    def log_inputs(
+        self, run_id: str, datasets: list[Any] | None = None, models: list[Any] | None = None
+    ) -> None:
         run = self._runs.get(run_id) or self._run(run_id)
         items: list[tuple[str, dict[str, Any]]] = []
         for di in datasets or []:
             d = di.dataset
             key = f"dataset:{d.name}@{d.digest}"
-            items.append((key, {"dataset": d.to_dictionary(),
-                                "tags": {t.key: t.value for t in di.tags or []}}))
+            items.append(
+                (
+                    key,
+                    {"dataset": d.to_dictionary(), "tags": {t.key: t.value for t in di.tags or []}},
+                )
+            )
             path, sha, size = _dataset_fingerprint(d, key)
             if not run.ghost:
                 self.tracker.writer.submit(("input", run_id, path, sha, size))
@@ -463,10 +524,14 @@ class NBTraceTrackingStore(AbstractStore):
         run = self._runs.get(run_id) or self._run(run_id)
         if not run.ghost:
             self._sync()
-            tables.set_io(self.store, run_id, [
-                (f"model_out:{m.model_id}", {"model_id": m.model_id, "step": m.step})
-                for m in models or []
-            ])
+            tables.set_io(
+                self.store,
+                run_id,
+                [
+                    (f"model_out:{m.model_id}", {"model_id": m.model_id, "step": m.step})
+                    for m in models or []
+                ],
+            )
 
     def link_traces_to_run(self, trace_ids: list[str], run_id: str) -> None:
         """Traces are not stored by nbtrace: linking them is a no-op."""
@@ -484,22 +549,31 @@ class NBTraceTrackingStore(AbstractStore):
 
     # ------------------------------------------------------------------ logged models (MLflow 3)
     @_mlflow_errors
-    def create_logged_model(self, experiment_id: str = tables.DEFAULT_ID, name: str | None = None,
-                            source_run_id: str | None = None, tags: list[Any] | None = None,
-                            params: list[Any] | None = None,
-                            model_type: str | None = None) -> Any:
+    def create_logged_model(
+        self,
+        experiment_id: str = tables.DEFAULT_ID,
+        name: str | None = None,
+        source_run_id: str | None = None,
+        tags: list[Any] | None = None,
+        params: list[Any] | None = None,
+        model_type: str | None = None,
+    ) -> Any:
         from mlflow.entities import LoggedModel, LoggedModelStatus
 
         self._exp_name(experiment_id)
         model_id = f"m-{uuid.uuid4().hex}"
         now = int(time.time() * 1000)
         model = LoggedModel(
-            experiment_id=str(experiment_id), model_id=model_id,
+            experiment_id=str(experiment_id),
+            model_id=model_id,
             name=name or f"model-{model_id[2:10]}",
             artifact_location=f"{self._exp_location(str(experiment_id))}/models/{model_id}"
             "/artifacts",
-            creation_timestamp=now, last_updated_timestamp=now, model_type=model_type,
-            source_run_id=source_run_id, status=LoggedModelStatus.PENDING,
+            creation_timestamp=now,
+            last_updated_timestamp=now,
+            model_type=model_type,
+            source_run_id=source_run_id,
+            status=LoggedModelStatus.PENDING,
             tags={t.key: t.value for t in tags or []},
             params={p.key: p.value for p in params or []},
         )
@@ -519,40 +593,53 @@ class NBTraceTrackingStore(AbstractStore):
 
     @_mlflow_errors
     def finalize_logged_model(self, model_id: str, status: Any) -> Any:
-        return self._update_model(model_id, lambda d: d.update(status=int(status.to_int())
-                                                              if hasattr(status, "to_int")
-                                                              else int(status)))
+        return self._update_model(
+            model_id,
+            lambda d: d.update(
+                status=int(status.to_int()) if hasattr(status, "to_int") else int(status)
+            ),
+        )
 
     @_mlflow_errors
     def set_logged_model_tags(self, model_id: str, tags: list[Any]) -> None:
-        self._update_model(model_id, lambda d: d.setdefault("tags", {}).update(
-            {t.key: t.value for t in tags}))
+        self._update_model(
+            model_id, lambda d: d.setdefault("tags", {}).update({t.key: t.value for t in tags})
+        )
 
     @_mlflow_errors
     def delete_logged_model_tag(self, model_id: str, key: str) -> None:
         d = tables.model(self.store, model_id)
         if key not in (d.get("tags") or {}):
-            raise MlflowException(f"No tag with key {key!r} on model {model_id!r}",
-                                  databricks_pb2.RESOURCE_DOES_NOT_EXIST)
+            raise MlflowException(
+                f"No tag with key {key!r} on model {model_id!r}",
+                databricks_pb2.RESOURCE_DOES_NOT_EXIST,
+            )
         self._update_model(model_id, lambda d: d["tags"].pop(key, None))
 
     @_mlflow_errors
     def log_logged_model_params(self, model_id: str, params: list[Any]) -> None:
-        self._update_model(model_id, lambda d: d.setdefault("params", {}).update(
-            {p.key: p.value for p in params}))
+        self._update_model(
+            model_id, lambda d: d.setdefault("params", {}).update({p.key: p.value for p in params})
+        )
 
     @_mlflow_errors
     def delete_logged_model(self, model_id: str) -> None:
         tables.save_model(self.store, tables.model(self.store, model_id), "deleted")
 
     @_mlflow_errors
-    def search_logged_models(self, experiment_ids: list[str], filter_string: str | None = None,
-                             datasets: list[dict[str, Any]] | None = None,
-                             max_results: int | None = None,
-                             order_by: list[dict[str, Any]] | None = None,
-                             page_token: str | None = None) -> PagedList:
-        found = [ent.model_from_dict(d)
-                 for d in tables.models(self.store, [str(e) for e in experiment_ids])]
+    def search_logged_models(
+        self,
+        experiment_ids: list[str],
+        filter_string: str | None = None,
+        datasets: list[dict[str, Any]] | None = None,
+        max_results: int | None = None,
+        order_by: list[dict[str, Any]] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList:
+        found = [
+            ent.model_from_dict(d)
+            for d in tables.models(self.store, [str(e) for e in experiment_ids])
+        ]
         found = SearchLoggedModelsUtils.filter_logged_models(found, filter_string, datasets)
         found = SearchLoggedModelsUtils.sort(found, order_by)
         page, token = SearchLoggedModelsUtils.paginate(found, page_token, max_results or 100)
@@ -560,8 +647,10 @@ class NBTraceTrackingStore(AbstractStore):
 
     def _model_metrics(self, model_id: str, metrics: list[Any]) -> None:
         try:
-            self._update_model(model_id, lambda d: d.setdefault("metrics", []).extend(
-                ent._metric_dict(m) for m in metrics))
+            self._update_model(
+                model_id,
+                lambda d: d.setdefault("metrics", []).extend(ent._metric_dict(m) for m in metrics),
+            )
         except NotFoundError:
             pass  # a model of another store: the run still has the metric
 

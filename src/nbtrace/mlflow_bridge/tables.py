@@ -22,8 +22,15 @@ from ..store.sql import SUMMARY_COLUMNS, SQLStore
 
 DEFAULT_ID = "0"
 DEFAULT_NAME = "Default"
-_EXP_COLS = ("id", "name", "artifact_location", "lifecycle_stage", "created_at", "updated_at",
-             "tags")
+_EXP_COLS = (
+    "id",
+    "name",
+    "artifact_location",
+    "lifecycle_stage",
+    "created_at",
+    "updated_at",
+    "tags",
+)
 _CHUNK = 500
 
 
@@ -50,7 +57,10 @@ def sync_experiments(store: SQLStore) -> None:
 
 
 def insert_experiment(
-    store: SQLStore, name: str, artifact_location: str | None, tags: dict[str, str],
+    store: SQLStore,
+    name: str,
+    artifact_location: str | None,
+    tags: dict[str, str],
     exp_id: str | None = None,
 ) -> str:
     """Create an experiment (a new id unless ``exp_id``); an existing name raises Conflict."""
@@ -64,9 +74,7 @@ def insert_experiment(
             raise ConflictError(f"experiment {one_line(name, 80)!r} already exists")
         if exp_id is None:
             # Integer ids as MLflow's SQL store gives them; CAST so "10" sorts after "9".
-            cur.execute(
-                "SELECT COALESCE(MAX(CAST(id AS BIGINT)), 0) FROM mlflow_experiments"
-            )
+            cur.execute("SELECT COALESCE(MAX(CAST(id AS BIGINT)), 0) FROM mlflow_experiments")
             exp_id = str(int(cur.fetchone()[0]) + 1)
         cur.execute(
             "INSERT INTO mlflow_experiments (id, name, artifact_location, lifecycle_stage,"
@@ -84,13 +92,15 @@ def experiments(store: SQLStore) -> list[dict[str, Any]]:
         return [_exp(r) for r in cur.fetchall()]
 
 
-def experiment(store: SQLStore, exp_id: str | None = None, name: str | None = None
-               ) -> dict[str, Any] | None:
+def experiment(
+    store: SQLStore, exp_id: str | None = None, name: str | None = None
+) -> dict[str, Any] | None:
     """One experiment by id or by name, or None."""
     col, value = ("id", exp_id) if exp_id is not None else ("name", name)
     with store._cur() as cur:
-        cur.execute(f"SELECT {', '.join(_EXP_COLS)} FROM mlflow_experiments WHERE {col} = ?",
-                    (value,))
+        cur.execute(
+            f"SELECT {', '.join(_EXP_COLS)} FROM mlflow_experiments WHERE {col} = ?", (value,)
+        )
         row = cur.fetchone()
     if row is None and (exp_id == DEFAULT_ID or name is not None):
         sync_experiments(store)
@@ -114,13 +124,17 @@ def update_experiment(store: SQLStore, exp_id: str, **fields: Any) -> None:
     fields["updated_at"] = time.time()
     with store._cur(write=True) as cur:
         if "name" in fields:
-            cur.execute("SELECT 1 FROM mlflow_experiments WHERE name = ? AND id != ?",
-                        (fields["name"], exp_id))
+            cur.execute(
+                "SELECT 1 FROM mlflow_experiments WHERE name = ? AND id != ?",
+                (fields["name"], exp_id),
+            )
             if cur.fetchone():
                 raise ConflictError(f"experiment {one_line(fields['name'], 80)!r} already exists")
             if exp_id != DEFAULT_ID:
-                cur.execute("UPDATE runs SET experiment = ? WHERE experiment = ?",
-                            (fields["name"], old["name"]))
+                cur.execute(
+                    "UPDATE runs SET experiment = ? WHERE experiment = ?",
+                    (fields["name"], old["name"]),
+                )
         cols = list(fields)
         cur.execute(
             f"UPDATE mlflow_experiments SET {', '.join(c + ' = ?' for c in cols)} WHERE id = ?",
@@ -191,8 +205,13 @@ def save_model(store: SQLStore, model: dict[str, Any], lifecycle_stage: str = "a
             "INSERT INTO mlflow_models (id, experiment_id, run_id, lifecycle_stage, data)"
             " VALUES (?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET data = excluded.data,"
             " lifecycle_stage = excluded.lifecycle_stage",
-            (model["model_id"], model["experiment_id"], model.get("source_run_id"),
-             lifecycle_stage, json.dumps(model, sort_keys=True)),
+            (
+                model["model_id"],
+                model["experiment_id"],
+                model.get("source_run_id"),
+                lifecycle_stage,
+                json.dumps(model, sort_keys=True),
+            ),
         )
 
 
@@ -206,8 +225,9 @@ def model(store: SQLStore, model_id: str, allow_deleted: bool = False) -> dict[s
     return json.loads(row[0])
 
 
-def models(store: SQLStore, experiment_ids: Sequence[str] = (), run_id: str | None = None
-           ) -> list[dict[str, Any]]:
+def models(
+    store: SQLStore, experiment_ids: Sequence[str] = (), run_id: str | None = None
+) -> list[dict[str, Any]]:
     """Active logged models of some experiments, or of one run."""
     if run_id is not None:
         where, args = "run_id = ?", [run_id]

@@ -23,10 +23,10 @@ MLFLOW_PREFIX = "mlflow+"
 def location_from_uri(uri: str) -> str:
     """The nbtrace store location an ``nbtrace:`` tracking URI names."""
     if uri.startswith(("nbtrace+postgresql:", "nbtrace+postgres:")):
-        return uri[len("nbtrace+"):]
+        return uri[len("nbtrace+") :]
     if not uri.startswith("nbtrace:"):
         raise UsageError(f"not an nbtrace tracking URI: {one_line(uri, 80)!r}")
-    rest = uri[len("nbtrace:"):]
+    rest = uri[len("nbtrace:") :]
     if not rest:
         return resolve_db_location(None)
     if rest.startswith("//"):
@@ -57,7 +57,7 @@ def mlflow_tracking_uri(uri: str) -> str:
             f"expected mlflow+URI (mlflow+file:///path/mlruns, mlflow+sqlite:///path/mlflow.db,"
             f" mlflow+postgresql://..., mlflow+http://host:5000), got {one_line(uri, 80)!r}"
         )
-    return uri[len(MLFLOW_PREFIX):]
+    return uri[len(MLFLOW_PREFIX) :]
 
 
 def is_mlflow_uri(value: str) -> bool:
