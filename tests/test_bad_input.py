@@ -46,7 +46,7 @@ BAD = [
 AFTER = [
     "%log_metric after=2.5",
     "%end_run",
-    "%log_metric orphan=1",  # no active run any more
+    "%log_metric orphan=1",  # no active run any more: an implicit run, ended with the cell
 ]
 
 
@@ -87,14 +87,19 @@ def test_one_line_error(executed: dict[str, Any], index: int) -> None:
     assert not any("File " in line or "Traceback" in line for line in err.traceback)
 
 
-def test_no_active_run_error(executed: dict[str, Any]) -> None:
-    err = _error(executed["nb"].cells[-1])
-    assert err is not None and "no active run" in err.evalue
+def test_logging_outside_a_run_starts_an_implicit_run(executed: dict[str, Any]) -> None:
+    cell = executed["nb"].cells[-1]
+    assert _error(cell) is None
+    notice = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+    assert "no active run, started run" in notice and "ends with this cell" in notice
+    runs, total = open_store(executed["db"]).list_runs(filter="name != 'keeper'")
+    assert total == 1
+    assert runs[0]["metrics"] == {"orphan": 1.0} and runs[0]["status"] == "finished"
 
 
 def test_nothing_recorded_was_lost(executed: dict[str, Any]) -> None:
     store = open_store(executed["db"])
-    runs, total = store.list_runs()
+    runs, total = store.list_runs(filter="name = 'keeper'")
     assert total == 1
     run = store.get_run(runs[0]["id"], series=True)
     assert run["status"] == "finished"

@@ -430,6 +430,9 @@ def _export_mlflow(args: argparse.Namespace) -> int:
     mlflow_tracking_uri(args.to)  # a clear error for a malformed URI before MLflow loads
     if args.output or args.format != "json":
         raise UsageError("--to mlflow+URI writes into MLflow: --output and --format do not apply")
+    import logging
+
+    logging.disable(logging.WARNING)  # MLflow's root-logger warnings come with tracebacks
     from .mlflow_bridge.exporter import export_mlflow
     from .mlflow_bridge.importer import terminal_progress
 
@@ -452,6 +455,9 @@ def _import_mlflow(args: argparse.Namespace) -> int:
     from .mlflow_bridge.uri import mlflow_tracking_uri
 
     mlflow_tracking_uri(args.file)
+    import logging
+
+    logging.disable(logging.WARNING)  # MLflow's root-logger warnings come with tracebacks
     from .mlflow_bridge.importer import import_mlflow, terminal_progress
 
     summary = import_mlflow(

@@ -53,6 +53,7 @@ def export_mlflow(
     summary = ExportSummary()
     runs, _ = store.list_runs(filter=filter, sort="started_at", limit=None)
     done: dict[str, str] = {}  # nbtrace id → MLflow run id
+    linked: set[str] = set()  # nbtrace ids whose MLflow run has its parent link
     exp_ids: dict[str, str] = {}
     try:
         for i, r in enumerate(runs):
@@ -60,9 +61,12 @@ def export_mlflow(
             exp_id = exp_ids.get(exp_name) or _experiment_id(client, exp_name)
             if exp_name not in exp_ids:
                 exp_ids[exp_name] = exp_id
-                done.update(_already_exported(client, exp_id))
+                found = _already_exported(client, exp_id)
+                done.update({k: v for k, (v, _) in found.items()})
+                linked.update(k for k, (_, has) in found.items() if has)
             if r["id"] in done:
                 summary.skipped += 1
+                _link_late(client, r, done, linked)
             else:
                 done[r["id"]] = _export_run(client, store, r["id"], exp_id, done)
                 summary.runs += 1
@@ -71,6 +75,15 @@ def export_mlflow(
     except MlflowException as exc:
         raise StoreError(f"MLflow at {uri}: {one_line(exc.message, 200)}") from None
     return summary
+
+
+def _link_late(client: Any, r: dict[str, Any], done: dict[str, str], linked: set[str]) -> None:
+    """Give an already-exported run the parent link that an earlier, filtered export could
+    not (its parent was not exported then): exporting again converges."""
+    parent = r.get("nested_in")
+    if parent and parent in done and r["id"] not in linked:
+        client.set_tag(done[r["id"]], "mlflow.parentRunId", done[parent])
+        linked.add(r["id"])
 
 
 def _experiment_id(client: Any, name: str) -> str:
@@ -82,11 +95,12 @@ def _experiment_id(client: Any, name: str) -> str:
     return client.create_experiment(name)
 
 
-def _already_exported(client: Any, exp_id: str) -> dict[str, str]:
-    """nbtrace run id → MLflow run id of the runs an earlier export put in ``exp_id``."""
+def _already_exported(client: Any, exp_id: str) -> dict[str, tuple[str, bool]]:
+    """nbtrace run id → (MLflow run id, has a parent link) of the runs an earlier export put
+    in ``exp_id``."""
     from mlflow.entities import ViewType
 
-    found: dict[str, str] = {}
+    found: dict[str, tuple[str, bool]] = {}
     token = None
     while True:
         page = client.search_runs(
@@ -95,7 +109,7 @@ def _already_exported(client: Any, exp_id: str) -> dict[str, str]:
         for run in page:
             nid = run.data.tags.get(RUN_ID_TAG)
             if nid:
-                found[nid] = run.info.run_id
+                found[nid] = (run.info.run_id, "mlflow.parentRunId" in run.data.tags)
         token = page.token
         if not token:
             return found

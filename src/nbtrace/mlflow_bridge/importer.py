@@ -80,6 +80,11 @@ def client_for(uri: str) -> Any:
     except ImportError:
         raise UsageError('MLflow is not installed: pip install "nbtrace[mlflow]"') from None
     tracking = mlflow_tracking_uri(uri)
+    # MLflow logs INFO lines and warnings with tracebacks (e.g. for a stray folder in mlruns/)
+    # through the logging module; the CLI's contract is one summary line, errors one line.
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
     if tracking.startswith("file:"):
         # MLflow 3 refuses its file store unless asked: reading an existing mlruns/ is the point.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
