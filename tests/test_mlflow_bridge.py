@@ -357,3 +357,29 @@ def test_export_of_a_tracked_notebook_run(tmp_path: Path) -> None:
         client.download_artifacts(r.info.run_id, "nbtrace/requirements.txt", str(tmp_path))
     ).read_text()
     assert "ipykernel==" in reqs
+
+
+@pytest.mark.postgres
+def test_mlflow_client_on_the_team_store(pg_store_url: str, tmp_path: Path) -> None:
+    body = f"""
+    import json, mlflow
+    mlflow.set_tracking_uri({"nbtrace+" + pg_store_url!r})
+    mlflow.set_experiment("team")
+    with mlflow.start_run(run_name="pg") as run:
+        mlflow.log_param("alpha", 0.5)
+        for i in range(3):
+            mlflow.log_metric("loss", 1.0 / (i + 1), step=i)
+        with mlflow.start_run(run_name="kid", nested=True):
+            mlflow.log_metric("x", 1)
+    hist = mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")
+    found = mlflow.search_runs(experiment_names=["team"], filter_string="params.alpha = '0.5'",
+                               output_format="list")
+    print(json.dumps({{"id": run.info.run_id, "hist": [m.value for m in hist],
+                      "found": [r.info.run_id for r in found]}}))
+    """
+    out = _script(tmp_path, body)
+    assert out["hist"] == [1.0, 0.5, 1.0 / 3] and out["found"] == [out["id"]]
+    store = open_store(pg_store_url)
+    runs = {r["name"]: r for r in store.list_runs()[0]}
+    assert runs["pg"]["experiment"] == "team" and runs["pg"]["params"] == {"alpha": "0.5"}
+    assert runs["kid"]["nested_in"] == out["id"]

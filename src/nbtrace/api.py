@@ -103,7 +103,7 @@ class ActiveRun:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         t = tracker()
-        if self._run in t.open_runs():
+        if t.active is self._run or self._run in t.stack:
             t.end_run(status="failed" if exc_type is not None else "finished", run=self._run)
 
     def __repr__(self) -> str:
@@ -172,7 +172,10 @@ def log_params(params: Mapping[str, Any]) -> dict[str, Any]:
 def log_metric(key: str, value: Any, step: int | None = None, timestamp: int | None = None) -> None:
     """Log a metric value (microseconds: buffered, durable at cell end); ``timestamp`` in
     milliseconds since the epoch, as in MLflow (default now)."""
-    tracker().log_metric(key, value, step, None if timestamp is None else timestamp / 1000)
+    if timestamp is None:
+        tracker().log_metric(key, value, step)
+    else:
+        tracker().log_metric_to(None, key, value, step, _seconds(timestamp))
 
 
 def log_metrics(
@@ -181,9 +184,19 @@ def log_metrics(
     """Log several metrics at one step."""
     _mapping(metrics, "log_metrics")
     t = tracker()
-    ts = None if timestamp is None else timestamp / 1000
-    for k, v in metrics.items():
-        t.log_metric(k, v, step, ts)
+    if timestamp is None:
+        for k, v in metrics.items():
+            t.log_metric(k, v, step)
+    else:
+        ts = _seconds(timestamp)
+        for k, v in metrics.items():
+            t.log_metric_to(None, k, v, step, ts)
+
+
+def _seconds(timestamp_ms: Any) -> float:
+    if isinstance(timestamp_ms, bool) or not isinstance(timestamp_ms, (int, float)):
+        raise UsageError(f"timestamp must be milliseconds since the epoch, not {timestamp_ms!r}")
+    return timestamp_ms / 1000
 
 
 def set_tag(key: str, value: Any) -> None:

@@ -381,8 +381,8 @@ class NBTraceTrackingStore(AbstractStore):
         """One metric: the hot path (a queue append, as ``nbtrace.log_metric``)."""
         run = self._runs.get(run_id) or self._run(run_id)
         try:
-            self.tracker.log_metric(
-                metric.key, metric.value, metric.step, metric.timestamp / 1000, run=run
+            self.tracker.log_metric_to(
+                run, metric.key, metric.value, metric.step, metric.timestamp / 1000
             )
         except NBTraceError as exc:
             raise MlflowException(str(exc), databricks_pb2.INVALID_PARAMETER_VALUE) from None
@@ -397,7 +397,7 @@ class NBTraceTrackingStore(AbstractStore):
         for p in params:
             self._param(run, p.key, p.value)
         for m in metrics:
-            self.tracker.log_metric(m.key, m.value, m.step, m.timestamp / 1000, run=run)
+            self.tracker.log_metric_to(run, m.key, m.value, m.step, m.timestamp / 1000)
         by_model: dict[str, list[Any]] = {}
         for m in metrics:
             if m.model_id is not None:
