@@ -383,3 +383,97 @@ def test_mlflow_client_on_the_team_store(pg_store_url: str, tmp_path: Path) -> N
     runs = {r["name"]: r for r in store.list_runs()[0]}
     assert runs["pg"]["experiment"] == "team" and runs["pg"]["params"] == {"alpha": "0.5"}
     assert runs["kid"]["nested_in"] == out["id"]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A real ``mlflow server`` on loopback (its own SQLite store and artifact root)."""
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{folder / 's.db'}",
+            "--artifacts-destination",
+            str(folder / "artifacts"),
+        ],
+        cwd=folder,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            assert proc.poll() is None, "mlflow server exited"
+            assert time.monotonic() < deadline, "mlflow server did not start"
+            time.sleep(0.5)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+
+
+@pytest.mark.slow
+def test_import_and_export_through_a_tracking_server(mlflow_server: str, tmp_path: Path) -> None:
+    client = MlflowClient(mlflow_server)
+    exp_id = client.create_experiment("served")
+    parent = client.create_run(exp_id, run_name="p")
+    (tmp_path / "a.txt").write_text("served file")
+    client.log_artifact(parent.info.run_id, str(tmp_path / "a.txt"), "files")
+    child = client.create_run(exp_id, run_name="c", tags={"mlflow.parentRunId": parent.info.run_id})
+    client.log_batch(
+        child.info.run_id,
+        metrics=[Metric("m", float(s), 1000 + s, s) for s in range(100)],
+        params=[Param("alpha", "0.1")],
+    )
+    for r in (child, parent):
+        client.set_terminated(r.info.run_id)
+    db = str(tmp_path / "runs.db")
+    src = f"mlflow+{mlflow_server}"
+    out = json.loads(_cli(db, "import", src, "--experiment", "served", "--json").stdout)
+    assert out["imported"] == 2 and out["metric_values"] == 100 and out["artifacts"] == 1
+    assert json.loads(_cli(db, "import", src, "--json").stdout)["imported"] == 0
+    store = open_store(db)
+    got = store.get_run(child.info.run_id, series=True)
+    assert got["nested_in"] == parent.info.run_id and got["params"] == {"alpha": "0.1"}
+    assert [p["value"] for p in got["series"]["m"]] == [float(s) for s in range(100)]
+    assert store.artifact(parent.info.run_id, "files/a.txt")[0] == b"served file"
+    out = _cli(db, "export", "--to", src, "--experiment", "back", "--json").stdout
+    assert json.loads(out) == {"exported": 2, "skipped": 0}
+    assert json.loads(_cli(db, "export", "--to", src, "--experiment", "back", "--json").stdout) == {
+        "exported": 0,
+        "skipped": 2,
+    }
+    back = client.search_runs([client.get_experiment_by_name("back").experiment_id])
+    assert sorted(r.data.tags["nbtrace.run_id"] for r in back) == sorted(
+        [parent.info.run_id, child.info.run_id]
+    )

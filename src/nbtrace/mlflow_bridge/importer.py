@@ -85,6 +85,9 @@ def client_for(uri: str) -> Any:
     import logging
 
     logging.getLogger("mlflow").setLevel(logging.ERROR)
+    # MLflow writes "View run ... at: URL" to stdout when a run on a server ends; stdout is
+    # the CLI's (--json: nothing but JSON).
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if tracking.startswith("file:"):
         # MLflow 3 refuses its file store unless asked: reading an existing mlruns/ is the point.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
