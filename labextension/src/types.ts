@@ -30,7 +30,10 @@ export interface IRunSummary {
   params: { [key: string]: JSONValue };
   metrics: { [key: string]: JSONValue };
   tags: { [key: string]: JSONValue };
+  /** The run this one re-executes. */
   parent?: string | null;
+  /** The run this one is nested in (`start_run(nested=True)`, MLflow's parent run). */
+  nested_in?: string | null;
   notebook_path?: string | null;
   verdict_status?: VerdictStatus | string | null;
 }
@@ -120,6 +123,8 @@ export interface IRun extends IRunSummary {
   artifacts?: { name: string; sha256?: string; size?: number }[] | null;
   inputs?: { path: string; sha256?: string; size?: number }[] | null;
   children?: IChildRun[] | null;
+  /** The runs nested in this one. */
+  nested_runs?: IRunSummary[] | null;
 }
 
 /** `PATCH runs/{id}` body. */

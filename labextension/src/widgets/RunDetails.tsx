@@ -14,6 +14,7 @@ import type { IRun } from '../types';
 import { CellsSection, ArtifactsSection } from './details/CellsSection';
 import { EnvironmentSection, GitSection, StatusSection } from './details/EnvironmentSection';
 import { LineageSection } from './details/LineageSection';
+import { NestingSection } from './details/NestingSection';
 import { MetricsSection, ParamsSection } from './details/MetricsSection';
 import { TagsNoteSection } from './details/TagsNoteSection';
 import { WhatChangedSection } from './details/WhatChangedSection';
@@ -213,6 +214,7 @@ export function RunDetails(props: IRunDetailsProps): JSX.Element {
       <ParamsSection run={run} />
       <MetricsSection run={run} />
       <LineageSection run={run} onSelect={rid => model.activate(rid)} />
+      <NestingSection run={run} onSelect={rid => model.activate(rid)} />
       <TagsNoteSection run={run} onChanged={changed} />
       <CellsSection run={run} />
       <ArtifactsSection run={run} />

@@ -245,6 +245,13 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
               >
                 {column.key === 'status' ? (
                   <span className={statusClass(run.status)}>{text}</span>
+                ) : column.key === 'name' && run.nested_in ? (
+                  <>
+                    <span className="nbtrace-nested-mark" title={`nested in ${run.nested_in}`}>
+                      ↳
+                    </span>{' '}
+                    {text}
+                  </>
                 ) : column.key === 'name' && run.parent ? (
                   <>
                     <span className="nbtrace-rerun-mark" title="re-execution">
