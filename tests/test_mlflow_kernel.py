@@ -161,8 +161,10 @@ mlflow.set_tracking_uri("nbtrace:")
 mlflow.set_experiment("autolog")
 mlflow.sklearn.autolog()
 X, y = load_wine(return_X_y=True)""",
-    """with mlflow.start_run(run_name="auto") as run:
-    ElasticNet(alpha=0.3, l1_ratio=0.2).fit(X, y)""",
+    """import nbtrace
+with mlflow.start_run(run_name="auto") as run:
+    alpha = nbtrace.log_param("alpha", 0.3)  # read through nbtrace: overridable
+    ElasticNet(alpha=alpha, l1_ratio=0.2).fit(X, y)""",
     """import json
 df = mlflow.search_runs(experiment_names=["autolog"])
 print(json.dumps({"type": type(df).__name__, "ids": list(df["run_id"]),
@@ -190,6 +192,9 @@ def test_autolog(tmp_path: Path) -> None:
     assert {"training_score", "training_r2_score"} <= set(run["metrics"])
     assert any(a["name"].startswith("models/model/model.") for a in run["artifacts"])
     assert any("mlflow.sklearn.autolog()" in c["source"] for c in run["cells"])
+    # what only autolog logged cannot be overridden on re-execution, and the run says so
+    fixed = run["extra"]["mlflow_params"]
+    assert "l1_ratio" in fixed and "max_iter" in fixed and "alpha" not in fixed
 
 
 SHAPES = [

@@ -125,6 +125,8 @@ export interface IRun extends IRunSummary {
   children?: IChildRun[] | null;
   /** The runs nested in this one. */
   nested_runs?: IRunSummary[] | null;
+  /** Free-form details; `mlflow_params`: params only MLflow's client logged (not overridable). */
+  extra?: { [key: string]: JSONValue } | null;
 }
 
 /** `PATCH runs/{id}` body. */

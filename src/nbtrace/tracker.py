@@ -119,6 +119,11 @@ class Run:
     implicit: bool = False
     status: str = "running"
     started_at: float = 0.0
+    #: Params logged through nbtrace (``log_param``, ``%log_param``): where an override of a
+    #: re-execution takes effect.
+    param_keys: set[str] = field(default_factory=set)
+    #: The run row's ``extra`` as written at start (adapters may add to it before the end).
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Tracker:
@@ -388,6 +393,7 @@ class Tracker:
         if self.replay is not None and self.replay.job:
             extra["job"] = self.replay.job
         row["extra"] = json.dumps(extra)
+        run.extra = extra
         git = self._cell_cache.get("git")
         if git is not None and git.done:  # known already (later runs of a cell)
             row["git_hash"] = git.hash
@@ -494,6 +500,7 @@ class Tracker:
         return value
 
     def _submit_param(self, run: Run, key: str, value: Any) -> None:
+        run.param_keys.add(key)
         as_json = param_to_json(value)
         text = value if isinstance(value, str) else as_json
         if len(text) > MAX_VALUE:

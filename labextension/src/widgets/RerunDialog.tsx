@@ -12,7 +12,7 @@ import React, { useEffect, useId, useRef, useState } from 'react';
 import { cancelJob, getDrift, getJob, startRerun } from '../api';
 import { formatValue, sameValue } from '../format';
 import { useAsync } from '../hooks';
-import type { IDrift, IJob, IRunSummary, JSONValue } from '../types';
+import type { IDrift, IJob, IRun, IRunSummary, JSONValue } from '../types';
 import { VerdictDetails } from './details/LineageSection';
 
 /** Milliseconds between job polls. */
@@ -128,6 +128,10 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
   const { run, onClose, onNewRun } = props;
   const params = run.params ?? {};
   const names = Object.keys(params).sort();
+  const fixedList = (run as IRun).extra?.mlflow_params;
+  // Params only MLflow's client logged (autolog): the code never reads them back through
+  // nbtrace, so an edited value would have no effect; shown, not editable.
+  const fixed = new Set(Array.isArray(fixedList) ? fixedList.map(String) : []);
   const id = useId();
   const [texts, setTexts] = useState<{ [k: string]: string }>(() =>
     Object.fromEntries(names.map(n => [n, toText(params[n])]))
@@ -252,6 +256,12 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
                 ref={k === 0 ? first : undefined}
                 className="jp-mod-styled"
                 value={texts[name]}
+                readOnly={fixed.has(name)}
+                title={
+                  fixed.has(name)
+                    ? 'logged by MLflow (autolog): not overridable; read it with nbtrace.log_param to edit it'
+                    : undefined
+                }
                 spellCheck={false}
                 aria-invalid={problems[name] ? true : undefined}
                 aria-describedby={problems[name] ? `${inputId}-err` : undefined}
@@ -261,7 +271,11 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
                 }}
               />
               <span className="nbtrace-muted nbtrace-Rerun-original" title="original value">
-                {edited ? `was ${formatValue(params[name])}` : ''}
+                {edited
+                  ? `was ${formatValue(params[name])}`
+                  : fixed.has(name)
+                    ? 'not overridable'
+                    : ''}
               </span>
               {problems[name] && (
                 <span id={`${inputId}-err`} className="nbtrace-error">

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -121,6 +122,8 @@ class NBTraceTrackingStore(AbstractStore):
         #: may log to a finished run), so metric sequence numbers continue without a query.
         self._runs: dict[str, Run] = {}
         self._exp_of: dict[str, str] = {}
+        #: Params each run got through MLflow's client (autolog, mlflow.log_param).
+        self._mlflow_params: dict[str, set[str]] = {}
 
     # ------------------------------------------------------------------ helpers
     def _sync(self) -> None:
@@ -345,6 +348,7 @@ class NBTraceTrackingStore(AbstractStore):
             self.tracker.writer.submit(("run_update", run_id, {"name": run_name}))
         if RunStatus.is_terminated(run_status):
             ended = end_time / 1000 if end_time else time.time()
+            self._mark_not_overridable(run)
             if run in self.tracker.open_runs():
                 self.tracker.end_run(status=status, run=run, ended_at=ended)
             elif not run.ghost:
@@ -364,6 +368,18 @@ class NBTraceTrackingStore(AbstractStore):
                 )
             )
         return self.get_run(run_id).info
+
+    def _mark_not_overridable(self, run: Run) -> None:
+        """Record which params only MLflow's client logged (``extra.mlflow_params``).
+
+        Why: a re-execution's override takes effect where the code reads a value through
+        ``nbtrace.log_param`` / ``%log_param``; a value autolog read off an estimator cannot
+        be overridden, and the re-execute dialog says so rather than silently ignoring it.
+        """
+        only = sorted(self._mlflow_params.pop(run.id, set()) - run.param_keys)
+        if only and not run.ghost and run.extra is not None and "cwd" in run.extra:
+            run.extra["mlflow_params"] = only
+            self.tracker.writer.submit(("run_update", run.id, {"extra": json.dumps(run.extra)}))
 
     @_mlflow_errors
     def delete_run(self, run_id: str) -> None:
@@ -423,6 +439,7 @@ class NBTraceTrackingStore(AbstractStore):
 
         check_name("param", key)
         text = str(value)
+        self._mlflow_params.setdefault(run.id, set()).add(key)
         if not run.ghost:
             self.tracker.writer.submit(
                 ("param", run.id, key, param_to_json(text), _number(text), text)
@@ -538,8 +555,6 @@ class NBTraceTrackingStore(AbstractStore):
 
     @_mlflow_errors
     def record_logged_model(self, run_id: str, mlflow_model: Any) -> None:
-        import json
-
         run = self._runs.get(run_id) or self._run(run_id)
         self._sync()
         rows = tables.run_rows(self.store, "r.id = ?", [run_id])
