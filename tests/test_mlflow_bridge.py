@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -68,6 +69,14 @@ with mlflow.start_run(run_name="outer", description="a note") as outer:
         ds = mlflow.data.from_numpy(__import__("numpy").arange(6).reshape(3, 2), name="arr")
         mlflow.log_input(ds, context="training")
     mlflow.log_metric("after_children", 7)
+    mlflow.log_dict({{"a": 1}}, "conf/d.json")
+    mlflow.log_text("hello", "notes.txt")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3])
+    mlflow.log_figure(fig, "plots/curve.png")
 try:
     with mlflow.start_run(run_name="boom"):
         raise ValueError("x")
@@ -143,6 +152,31 @@ def test_mlflow_client_writes_nbtrace_runs(tmp_path: Path) -> None:
     assert len(inputs) == 1 and inputs[0]["path"].startswith("dataset:arr@")
     series = store.metric_series(out["killed"], "m")
     assert [(p["step"], p["value"]) for p in series] == [(i, float(i)) for i in range(5)]
+    # artifacts: where MLflow put them, and listed (name, size, sha256) with the nbtrace run
+    listed = {a["name"]: a for a in store.get_run(out["outer"])["artifacts"]}
+    assert set(listed) == {"conf/d.json", "notes.txt", "plots/curve.png"}
+    folder = tmp_path / "mlartifacts" / "1" / out["outer"] / "artifacts"
+    for name, a in listed.items():
+        data = (folder / name).read_bytes()
+        assert a["size"] == len(data) and a["sha256"] == hashlib.sha256(data).hexdigest()
+        assert store.artifact(out["outer"], name)[0] == data
+    assert listed["plots/curve.png"]["size"] > 1000
+
+
+def test_a_run_left_open_ends_at_exit(tmp_path: Path) -> None:
+    db = str(tmp_path / "runs.db")
+    body = f"""
+    import json, mlflow
+    mlflow.set_tracking_uri("nbtrace:///{db}")
+    run = mlflow.start_run(run_name="open")
+    mlflow.log_metric("m", 1)
+    mlflow.log_text("late", "late.txt")
+    print(json.dumps({{"id": run.info.run_id}}))
+    """
+    out = _script(tmp_path, body)
+    run = open_store(db).get_run(out["id"])
+    assert run["status"] == "finished" and run["metrics"] == {"m": 1.0}
+    assert [a["name"] for a in run["artifacts"]] == ["late.txt"]
 
 
 # ------------------------------------------------------------- MLflow stores made by MLflow

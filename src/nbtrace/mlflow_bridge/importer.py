@@ -178,6 +178,7 @@ def _import_run(
     """One MLflow run as one batch of ops (all or nothing)."""
     info, tags = run.info, dict(run.data.tags)
     rid = info.run_id
+    _check_keys(rid, run)
     ops: list[Op] = []
     git = _git_blob(tags)
     git_hash = None
@@ -226,6 +227,25 @@ def _import_run(
         summary.artifacts += 1
     store.apply(ops)
     tables.set_io(store, rid, io)
+
+
+def _check_keys(rid: str, run: Any) -> None:
+    """Names as nbtrace takes them (a store, or a server, can hold anything): the import stops
+    with one line naming the run; the runs imported before it are kept."""
+    from ..tracker import check_name
+
+    if not isinstance(rid, str) or not rid or len(rid) > 64 or not rid.replace("-", "").isalnum():
+        raise UsageError(f"MLflow run id {one_line(rid, 80)!r} is not usable as a run id")
+    try:
+        for kind, keys in (
+            ("param", run.data.params),
+            ("metric", run.data.metrics),
+            ("tag", run.data.tags),
+        ):
+            for key in keys:
+                check_name(kind, key)
+    except UsageError as exc:
+        raise UsageError(f"MLflow run {rid}: {exc}") from None
 
 
 def _git_blob(tags: dict[str, str]) -> dict[str, Any] | None:
@@ -289,7 +309,8 @@ def _logged_models(client: Any, run: Any) -> list[Any]:
 def _files(folder: Path, prefix: str) -> Iterator[tuple[str, bytes]]:
     if not folder.is_dir():
         return
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+    # Symlinks are skipped: only files MLflow wrote are copied, never what a link points at.
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
         if path.stat().st_size <= COPY_MAX_BYTES:
             yield prefix + path.relative_to(folder).as_posix(), path.read_bytes()
 

@@ -358,6 +358,10 @@ class NBTraceTrackingStore(AbstractStore):
                 )
             if not run.ghost:
                 self._record_artifacts(run_id)
+                if self.tracker.writer._stop.is_set():
+                    # MLflow ends its runs at exit after nbtrace's own exit handler stopped
+                    # the background writer: write now or the end would be lost.
+                    self.tracker.writer.flush()
         elif status == "RUNNING" and not run.ghost and run not in self.tracker.open_runs():
             run.status = "running"
             self.tracker.writer.submit(
@@ -684,7 +688,8 @@ class NBTraceTrackingStore(AbstractStore):
             folder = _local_path(uri)
             if folder is None or not folder.is_dir():
                 continue
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            files = (p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+            for path in sorted(files):
                 size = path.stat().st_size
                 if size > COPY_MAX_BYTES:
                     continue
