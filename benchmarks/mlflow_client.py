@@ -60,7 +60,7 @@ sh = InteractiveShell.instance()
 t0 = time.perf_counter()
 sh.run_line_magic("load_ext", "nbtrace")
 dt = time.perf_counter() - t0
-print(dt, "nbtrace.mlflow_bridge" in sys.modules or ("mlflow" in sys.modules and {check}))
+print(dt, "nbtrace.mlflow_bridge.store" in sys.modules or ("mlflow" in sys.modules and {check}))
 """
 
 
