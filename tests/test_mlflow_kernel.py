@@ -217,6 +217,20 @@ print(info, r.info.status)""",
     'nbtrace.log_metric("implicit_m", 3)',
     'print(nbtrace.active_run() is None, "mlflow" in sys.modules,'
     ' "nbtrace.mlflow_bridge" in sys.modules)',
+    """import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import mlflow.data
+import numpy as np
+open("roc.txt", "w").write("roc")
+fig, ax = plt.subplots()
+ax.plot([1, 2])
+with nbtrace.start_run(run_name="files", description="what this run is") as run:
+    nbtrace.log_text("hello", "notes/hello.txt")
+    nbtrace.log_dict({"a": 1}, "conf.json")
+    nbtrace.log_figure(fig, "plots/fig.png")
+    nbtrace.log_artifact("roc.txt", artifact_path="plots")
+    nbtrace.log_input(mlflow.data.from_numpy(np.arange(4), name="arr"), context="training")""",
 ]
 
 
@@ -261,3 +275,12 @@ def test_mlflow_call_shapes_in_nbtrace(tmp_path: Path) -> None:
     assert len(notice.strip().splitlines()) == 1
     # the implicit run ended with its cell; nothing imported MLflow
     assert stdout(6).split() == ["True", "False", "False"]
+    files = store.get_run(runs["files"]["id"])
+    names = {a["name"]: a for a in files["artifacts"]}
+    assert set(names) == {"notes/hello.txt", "conf.json", "plots/fig.png", "plots/roc.txt"}
+    assert store.artifact(files["id"], "notes/hello.txt")[0] == b"hello"
+    assert json.loads(store.artifact(files["id"], "conf.json")[0]) == {"a": 1}
+    assert store.artifact(files["id"], "plots/fig.png")[0][:8] == b"\x89PNG\r\n\x1a\n"
+    assert files["note"] == "what this run is"
+    (ds,) = files["inputs"]
+    assert ds["path"].startswith("dataset:arr@") and ds["size"] == 0

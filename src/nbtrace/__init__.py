@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 _API = {
     "start_run", "end_run", "active_run", "log_param", "log_params", "log_metric",
     "log_metrics", "set_tag", "set_tags", "log_artifact", "log_input", "runs", "flush",
-    "configure", "iter_runs", "set_experiment",
+    "configure", "iter_runs", "set_experiment", "log_text", "log_dict", "log_figure",
 }
 
 __all__ = sorted(_API) + ["load_ipython_extension", "unload_ipython_extension"]

@@ -7,6 +7,7 @@ Why module-level functions: they mirror MLflow's fluent API so the classic tutor
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -135,8 +136,10 @@ def start_run(
         tags=dict(tags or {}),
         nested=nested,
     )
-    if description:
-        t.set_tag("mlflow.note.content", description, run=run)
+    if description and not run.ghost:
+        if not isinstance(description, str):
+            raise UsageError("description must be a string")
+        t.writer.submit(("run_update", run.id, {"note": description}))
     return ActiveRun(run)
 
 
@@ -211,14 +214,76 @@ def set_tags(tags: Mapping[str, Any]) -> None:
         tracker().set_tag(k, v)
 
 
-def log_artifact(path: str, name: str | None = None) -> dict[str, Any]:
-    """Store a file's content with the active run (addressed by sha256)."""
-    return tracker().log_artifact(path, name)
+def log_artifact(
+    path: str, name: str | None = None, *, artifact_path: str | None = None
+) -> dict[str, Any]:
+    """Store a file's content with the active run (addressed by sha256).
+
+    ``artifact_path`` is MLflow's folder argument: ``log_artifact("roc.png", artifact_path=
+    "plots")`` stores ``plots/roc.png``.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise UsageError(f"log_artifact takes a file path, not {type(path).__name__}")
+    if artifact_path:
+        name = f"{artifact_path.strip('/')}/{name or os.path.basename(os.fspath(path))}"
+    return tracker().log_artifact(os.fspath(path), name)
 
 
-def log_input(path: str) -> dict[str, Any]:
-    """Record a data file's fingerprint (sha256, size) with the active run."""
-    return tracker().log_input(path)
+def log_text(text: str, artifact_file: str) -> dict[str, Any]:
+    """Store ``text`` as artifact ``artifact_file`` (MLflow's ``log_text``)."""
+    if not isinstance(text, str):
+        raise UsageError(f"log_text takes a string, not {type(text).__name__}")
+    return tracker().log_artifact_data(artifact_file, text.encode("utf-8"))
+
+
+def log_dict(dictionary: Mapping[str, Any], artifact_file: str) -> dict[str, Any]:
+    """Store ``dictionary`` as JSON artifact ``artifact_file`` (MLflow's ``log_dict``; YAML
+    when the name ends in ``.yaml``/``.yml`` and PyYAML is installed)."""
+    _mapping(dictionary, "log_dict")
+    from .jsonutil import dumps
+
+    if artifact_file.endswith((".yaml", ".yml")):
+        try:
+            import yaml
+
+            text = yaml.safe_dump(dict(dictionary), sort_keys=False)
+        except ImportError:
+            text = dumps(dictionary, indent=2)
+    else:
+        text = dumps(dictionary, indent=2)
+    return tracker().log_artifact_data(artifact_file, text.encode("utf-8"))
+
+
+def log_figure(figure: Any, artifact_file: str) -> dict[str, Any]:
+    """Store a matplotlib (``savefig``) or plotly (``to_image``/``to_html``) figure as artifact
+    ``artifact_file``, in the format its extension names (MLflow's ``log_figure``)."""
+    import io
+
+    ext = os.path.splitext(artifact_file)[1].lstrip(".").lower() or "png"
+    if hasattr(figure, "savefig"):
+        buf = io.BytesIO()
+        figure.savefig(buf, format=ext)
+        data = buf.getvalue()
+    elif ext == "html" and hasattr(figure, "to_html"):
+        data = figure.to_html().encode("utf-8")
+    elif hasattr(figure, "to_image"):
+        data = figure.to_image(format=ext)
+    else:
+        raise UsageError(
+            f"log_figure takes a matplotlib or plotly figure, not {type(figure).__name__}"
+        )
+    return tracker().log_artifact_data(artifact_file, data)
+
+
+def log_input(path: Any, context: str | None = None) -> dict[str, Any]:
+    """Record a data file's fingerprint (sha256, size) with the active run; an MLflow
+    ``Dataset`` (from ``mlflow.data``) is recorded by its name and digest."""
+    if not isinstance(path, (str, os.PathLike)):
+        name, digest = getattr(path, "name", None), getattr(path, "digest", None)
+        if isinstance(name, str) and isinstance(digest, str):
+            return tracker().log_dataset(name, digest)
+        raise UsageError(f"log_input takes a file path or a dataset, not {type(path).__name__}")
+    return tracker().log_input(os.fspath(path))
 
 
 def flush() -> None:

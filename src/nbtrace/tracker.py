@@ -572,6 +572,27 @@ class Tracker:
             self.writer.submit(("artifact", run.id, name, sha, len(data), data))
         return {"name": name, "sha256": sha, "size": len(data)}
 
+    def log_artifact_data(self, name: str, data: bytes) -> dict[str, Any]:
+        """Store ``data`` as artifact ``name`` of the active run (``log_text``, ``log_dict``,
+        ``log_figure``: content made in memory rather than read from a file)."""
+        import hashlib
+
+        run = self._require_run()
+        name = check_name("artifact", name, 1000)
+        sha = hashlib.sha256(data).hexdigest()
+        if not run.ghost:
+            self.writer.submit(("artifact", run.id, name, sha, len(data), data))
+        return {"name": name, "sha256": sha, "size": len(data)}
+
+    def log_dataset(self, name: str, digest: str) -> dict[str, Any]:
+        """Record an in-memory data set (MLflow's ``Dataset``: a name and a digest) as an
+        input of the active run; a file is recorded by :meth:`log_input` instead."""
+        run = self._require_run()
+        key = f"dataset:{one_line(name, 200)}@{one_line(digest, 100)}"
+        if not run.ghost:
+            self.writer.submit(("input", run.id, key, digest, 0))
+        return {"path": key, "sha256": digest, "size": 0}
+
     def log_input(self, path: str) -> dict[str, Any]:
         """Record a data file's fingerprint (sha256 and size) with the active run."""
         from .capture.hashing import sha256_file
