@@ -284,3 +284,26 @@ def test_mlflow_call_shapes_in_nbtrace(tmp_path: Path) -> None:
     assert files["note"] == "what this run is"
     (ds,) = files["inputs"]
     assert ds["path"].startswith("dataset:arr@") and ds["size"] == 0
+
+
+def test_a_nested_run_reexecutes(tmp_path: Path) -> None:
+    cells = [
+        "%load_ext nbtrace",
+        """import nbtrace
+with nbtrace.start_run(run_name="outer"):
+    for i in range(3):
+        with nbtrace.start_run(run_name=f"fold{i}", nested=True):
+            lr = nbtrace.log_param("lr", 0.1 * (i + 1))
+            nbtrace.log_metric("score", lr * 10)
+    nbtrace.log_metric("mean", 2.0)""",
+    ]
+    db = str(tmp_path / "runs.db")
+    run_notebook(cells, db, tmp_path, name="folds.ipynb")
+    store = open_store(db)
+    runs = {r["name"]: r for r in store.list_runs(limit=None)[0]}
+    out = json.loads(_cli(db, "rerun", runs["fold1"]["id"], "--set", "lr=0.5", "--json"))
+    new = store.get_run(out["run"])
+    assert new["parent"] == runs["fold1"]["id"] and new["name"] == "fold1"
+    assert new["params"] == {"lr": 0.5} and new["metrics"] == {"score": 5.0}
+    # only the target run was recorded: the replayed outer run and other folds are not
+    assert store.list_runs()[1] == 5
