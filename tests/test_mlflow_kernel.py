@@ -290,7 +290,7 @@ def test_a_nested_run_reexecutes(tmp_path: Path) -> None:
     cells = [
         "%load_ext nbtrace",
         """import nbtrace
-with nbtrace.start_run(run_name="outer"):
+with nbtrace.start_run(run_name="outer", experiment="cv"):
     for i in range(3):
         with nbtrace.start_run(run_name=f"fold{i}", nested=True):
             lr = nbtrace.log_param("lr", 0.1 * (i + 1))
@@ -302,6 +302,7 @@ with nbtrace.start_run(run_name="outer"):
     store = open_store(db)
     runs = {r["name"]: r for r in store.list_runs(limit=None)[0]}
     out = json.loads(_cli(db, "rerun", runs["fold1"]["id"], "--set", "lr=0.5", "--json"))
+    assert runs["fold1"]["experiment"] == "cv"  # a nested run is in its parent's experiment
     new = store.get_run(out["run"])
     assert new["parent"] == runs["fold1"]["id"] and new["name"] == "fold1"
     assert new["params"] == {"lr": 0.5} and new["metrics"] == {"score": 5.0}

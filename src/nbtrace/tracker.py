@@ -327,11 +327,14 @@ class Tracker:
         ``nested_in`` links a run to a parent that is not open here (MLflow's client can
         name any run as parent)."""
         name = check_name("run", name, 1000) if name is not None else self._default_name()
-        experiment = self.experiment if experiment is None else experiment
+        outer = self.active if nested else None
+        if experiment is None:
+            # A nested run belongs with the run it is nested in (MLflow's runs share the
+            # experiment that is set); otherwise the set_experiment default.
+            experiment = outer.experiment if outer is not None else self.experiment
         if experiment is not None:
             experiment = check_name("experiment", experiment, 1000)
         tags = {check_name("tag", k): _tag_value(v) for k, v in (tags or {}).items()}
-        outer = self.active if nested else None
         if outer is not None:
             self.stack.append(outer)
         else:
