@@ -113,7 +113,7 @@ def main() -> None:
         label = "after import mlflow" if with_mlflow else "without MLflow imported"
         print(
             f"%load_ext nbtrace {label}: {ms:.0f} ms; loading nbtrace imported MLflow or"
-            f" the bridge: {imported}"
+            f" the bridge's store: {imported}"
         )
 
 
