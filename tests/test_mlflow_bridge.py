@@ -77,6 +77,8 @@ with mlflow.start_run(run_name="outer", description="a note") as outer:
     fig, ax = plt.subplots()
     ax.plot([1, 2, 3])
     mlflow.log_figure(fig, "plots/curve.png")
+with mlflow.start_run(run_id=outer.info.run_id):  # resume a finished run
+    mlflow.log_metric("loss", 1.0, step=2)
 try:
     with mlflow.start_run(run_name="boom"):
         raise ValueError("x")
@@ -124,8 +126,9 @@ def test_mlflow_client_writes_nbtrace_runs(tmp_path: Path) -> None:
     out = _script(tmp_path, PLUGIN.format(db=db))
     assert out["status"] == "FINISHED"
     assert out["params"] == {"alpha": "0.5", "kind": "enet"}
-    assert out["metrics"] == {"loss": 2.0, "after_children": 7.0}
-    assert out["history"] == [[0, 3.0, out["history"][0][2]], [1, 2.0, 1_700_000_000_000]]
+    assert out["metrics"] == {"loss": 1.0, "after_children": 7.0}
+    assert out["history"][:2] == [[0, 3.0, out["history"][0][2]], [1, 2.0, 1_700_000_000_000]]
+    assert [h[:2] for h in out["history"][2:]] == [[2, 1.0]]  # logged after resuming
     assert out["tags"]["team"] == "a" and out["tags"]["n"] == "1"
     assert out["tags"]["mlflow.runName"] == "outer"
     assert out["tags"]["mlflow.note.content"] == "a note"
