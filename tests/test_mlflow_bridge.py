@@ -514,3 +514,19 @@ def test_import_and_export_through_a_tracking_server(mlflow_server: str, tmp_pat
     assert sorted(r.data.tags["nbtrace.run_id"] for r in back) == sorted(
         [parent.info.run_id, child.info.run_id]
     )
+
+
+def test_without_mlflow_installed_a_clear_line(tmp_path: Path) -> None:
+    # MLflow made unimportable in that interpreter, as on a machine without nbtrace[mlflow]
+    code = (
+        "import sys; sys.modules['mlflow'] = None\n"
+        "from nbtrace.cli import main\n"
+        f"sys.exit(main(sys.argv[1:] + ['--db', {str(tmp_path / 'r.db')!r}]))"
+    )
+    for args in (["import", "mlflow+sqlite:///x.db"], ["export", "--to", "mlflow+sqlite:///x.db"]):
+        out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+        assert out.returncode == 1
+        assert (
+            out.stderr.strip()
+            == 'nbtrace: error: MLflow is not installed: pip install "nbtrace[mlflow]"'
+        )

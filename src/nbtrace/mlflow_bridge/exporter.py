@@ -20,7 +20,6 @@ from typing import Any
 from ..errors import StoreError, one_line
 from ..jsonutil import dumps
 from ..store.base import Store
-from .entities import param_text
 from .importer import client_for
 
 RUN_ID_TAG = "nbtrace.run_id"
@@ -47,9 +46,9 @@ def export_mlflow(
     progress: Callable[[int, int], None] | None = None,
 ) -> ExportSummary:
     """Export runs matching ``filter`` (into experiment ``experiment`` when given)."""
+    client = client_for(uri)  # first: a clean error when MLflow is not installed
     from mlflow.exceptions import MlflowException
 
-    client = client_for(uri)
     summary = ExportSummary()
     runs, _ = store.list_runs(filter=filter, sort="started_at", limit=None)
     done: dict[str, str] = {}  # nbtrace id → MLflow run id
@@ -142,6 +141,8 @@ def _tags(run: dict[str, Any], done: dict[str, str]) -> dict[str, str]:
 def _export_run(client: Any, store: Store, run_id: str, exp_id: str, done: dict[str, str]) -> str:
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.utils.time import get_current_time_millis
+
+    from .entities import param_text
 
     run = store.get_run(run_id, series=True)
     start = _ms(run["started_at"]) or get_current_time_millis()

@@ -111,10 +111,10 @@ def import_mlflow(
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportSummary:
     """Import every run of ``uri`` (only experiment ``experiment`` when given)."""
+    client = client_for(uri)  # first: a clean error when MLflow is not installed
     from mlflow.entities import ViewType
     from mlflow.exceptions import MlflowException
 
-    client = client_for(uri)
     summary = ImportSummary()
     try:
         exps = list(

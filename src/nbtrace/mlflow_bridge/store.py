@@ -26,6 +26,7 @@ import functools
 import hashlib
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -124,6 +125,9 @@ class NBTraceTrackingStore(AbstractStore):
         self._exp_of: dict[str, str] = {}
         #: Params each run got through MLflow's client (autolog, mlflow.log_param).
         self._mlflow_params: dict[str, set[str]] = {}
+        #: MLflow's async logging calls log_batch from its worker thread: a run's metric
+        #: sequence numbers must not be handed out twice.
+        self._log_lock = threading.Lock()
 
     # ------------------------------------------------------------------ helpers
     def _sync(self) -> None:
@@ -401,9 +405,10 @@ class NBTraceTrackingStore(AbstractStore):
         """One metric: the hot path (a queue append, as ``nbtrace.log_metric``)."""
         run = self._runs.get(run_id) or self._run(run_id)
         try:
-            self.tracker.log_metric_to(
-                run, metric.key, metric.value, metric.step, metric.timestamp / 1000
-            )
+            with self._log_lock:
+                self.tracker.log_metric_to(
+                    run, metric.key, metric.value, metric.step, metric.timestamp / 1000
+                )
         except NBTraceError as exc:
             raise MlflowException(str(exc), databricks_pb2.INVALID_PARAMETER_VALUE) from None
         if metric.model_id is not None:
@@ -416,8 +421,9 @@ class NBTraceTrackingStore(AbstractStore):
         run = self._runs.get(run_id) or self._run(run_id)
         for p in params:
             self._param(run, p.key, p.value)
-        for m in metrics:
-            self.tracker.log_metric_to(run, m.key, m.value, m.step, m.timestamp / 1000)
+        with self._log_lock:
+            for m in metrics:
+                self.tracker.log_metric_to(run, m.key, m.value, m.step, m.timestamp / 1000)
         by_model: dict[str, list[Any]] = {}
         for m in metrics:
             if m.model_id is not None:
