@@ -195,6 +195,14 @@ def test_autolog(tmp_path: Path) -> None:
     # what only autolog logged cannot be overridden on re-execution, and the run says so
     fixed = run["extra"]["mlflow_params"]
     assert "l1_ratio" in fixed and "max_iter" in fixed and "alpha" not in fixed
+    # ... and what the code reads through nbtrace is: re-executed with alpha=0.9, autolog
+    # itself records the edited value the estimator was built with
+    out = json.loads(_cli(db, "rerun", run["id"], "--set", "alpha=0.9", "--json"))
+    new = store.get_run(out["run"])
+    assert new["parent"] == run["id"] and new["params"]["alpha"] == "0.9"
+    assert new["params"]["l1_ratio"] == "0.2"
+    assert out["verdict"]["status"] == "diverged"
+    assert new["metrics"]["training_score"] != run["metrics"]["training_score"]
 
 
 SHAPES = [
