@@ -530,3 +530,28 @@ def test_without_mlflow_installed_a_clear_line(tmp_path: Path) -> None:
             out.stderr.strip()
             == 'nbtrace: error: MLflow is not installed: pip install "nbtrace[mlflow]"'
         )
+
+
+@pytest.mark.postgres
+def test_import_from_mlflow_on_postgresql(pg_store_url: str, tmp_path: Path) -> None:
+    # MLflow's SQL store on the throwaway cluster, through psycopg 3 (SQLAlchemy's
+    # postgresql+psycopg driver; plain postgresql:// would need psycopg2)
+    uri = pg_store_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    client = MlflowClient(uri)
+    plain = f"mlflow+{pg_store_url}"  # as users write it: nbtrace picks the installed driver
+    exp_id = client.create_experiment("pg-exp", artifact_location=(tmp_path / "a").as_uri())
+    run = client.create_run(exp_id, run_name="on-pg")
+    client.log_batch(
+        run.info.run_id,
+        metrics=[Metric("loss", 1.0 / (s + 1), 1000 + s, s) for s in range(100)],
+        params=[Param("alpha", "0.5")],
+        tags=[RunTag("team", "db")],
+    )
+    client.set_terminated(run.info.run_id)
+    db = str(tmp_path / "runs.db")
+    out = json.loads(_cli(db, "import", plain, "--json").stdout)
+    assert out["imported"] == 1 and out["metric_values"] == 100
+    got = open_store(db).get_run(run.info.run_id, series=True)
+    assert got["params"] == {"alpha": "0.5"} and got["tags"] == {"team": "db"}
+    assert [p["step"] for p in got["series"]["loss"]] == list(range(100))
+    assert json.loads(_cli(db, "import", f"mlflow+{uri}", "--json").stdout)["imported"] == 0

@@ -88,10 +88,27 @@ def client_for(uri: str) -> Any:
     # MLflow writes "View run ... at: URL" to stdout when a run on a server ends; stdout is
     # the CLI's (--json: nothing but JSON).
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    tracking = _postgres_driver(tracking)
     if tracking.startswith("file:"):
         # MLflow 3 refuses its file store unless asked: reading an existing mlruns/ is the point.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     return MlflowClient(tracking_uri=tracking)
+
+
+def _postgres_driver(tracking: str) -> str:
+    """``postgresql://`` for MLflow through psycopg 3 when psycopg2 is missing.
+
+    Why: MLflow's SQL store hands the URI to SQLAlchemy, whose default PostgreSQL driver is
+    psycopg2; nbtrace's team store installs psycopg 3, which SQLAlchemy knows as
+    ``postgresql+psycopg``. An explicit ``postgresql+driver://`` is left alone.
+    """
+    for scheme in ("postgresql://", "postgres://"):
+        if tracking.startswith(scheme):
+            import importlib.util
+
+            if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg"):
+                return "postgresql+psycopg://" + tracking[len(scheme) :]
+    return tracking
 
 
 def _paged(fetch: Callable[[str | None], Any]) -> Iterator[Any]:
