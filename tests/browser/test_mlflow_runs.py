@@ -45,8 +45,12 @@ def mlflow_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
             "from sklearn.linear_model import ElasticNet\n"
             'mlflow.set_tracking_uri("nbtrace:")\nmlflow.sklearn.autolog()\n'
             "X, y = load_wine(return_X_y=True)",
+            "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
             "with mlflow.start_run(run_name='auto'):\n"
-            "    ElasticNet(alpha=0.3, l1_ratio=0.2).fit(X, y)",
+            "    ElasticNet(alpha=0.3, l1_ratio=0.2).fit(X, y)\n"
+            "    fig, ax = plt.subplots()\n"
+            "    ax.plot([3, 1, 2])\n"
+            "    mlflow.log_figure(fig, 'plots/curve.png')",
         ],
         db,
         root,
@@ -84,6 +88,12 @@ def test_autologged_params_are_not_overridable(page: Page, mlflow_lab: LabServer
     details = page.locator(".nbtrace-Details")
     expect(details.get_by_role("heading", name="auto")).to_be_visible()
     expect(details).to_contain_text("models/model/MLmodel")
+    # MLflow's log_figure, stored where MLflow puts it and previewed from the nbtrace run
+    image = details.get_by_role("img", name="plots/curve.png")
+    expect(image).to_be_visible()
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
+    )
     details.get_by_role("button", name="Re-execute").click()
     dialog = page.get_by_role("dialog")
     alpha = dialog.get_by_label("alpha", exact=True)
