@@ -209,8 +209,9 @@ SHAPES = [
     "%load_ext nbtrace",
     """import sys
 import nbtrace
-nbtrace.set_experiment("shapes")
-with nbtrace.start_run() as r:
+exp = nbtrace.set_experiment("shapes")
+assert exp.experiment_id == "shapes" and exp.name == "shapes"
+with nbtrace.start_run(experiment_id=exp.experiment_id) as r:
     nbtrace.log_metric("m", 1, step=0, timestamp=1_700_000_000_000)
     info = (r.info.run_id, r.info.status)
 print(info, r.info.status)""",

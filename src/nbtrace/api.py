@@ -119,20 +119,26 @@ def start_run(
     run_name: str | None = None,
     nested: bool = False,
     experiment_name: str | None = None,
+    experiment_id: str | None = None,
     description: str | None = None,
 ) -> ActiveRun:
     """Start a run; use as ``with nbtrace.start_run("x"):``.
 
     Takes MLflow's shapes too: no name (the notebook's name and a counter), ``run_name=``,
     ``nested=True`` (the active run stays open and becomes active again when this one ends),
-    ``experiment_name=``. Without ``nested`` every open run is ended first.
+    ``experiment_name=`` / ``experiment_id=`` (nbtrace's experiments are their names:
+    ``set_experiment(...).experiment_id`` is the name). Without ``nested`` every open run is
+    ended first.
     """
     if name is not None and run_name is not None and name != run_name:
         raise UsageError("give the run name once: name or run_name")
+    given = [e for e in (experiment, experiment_name, experiment_id) if e is not None]
+    if len(set(given)) > 1:
+        raise UsageError("give the experiment once: experiment, experiment_name or experiment_id")
     t = tracker()
     run = t.start_run(
         name if name is not None else run_name,
-        experiment=experiment if experiment is not None else experiment_name,
+        experiment=given[0] if given else None,
         tags=dict(tags or {}),
         nested=nested,
     )
@@ -149,9 +155,31 @@ def end_run(status: str = "finished") -> None:
     tracker().end_run(status=status)
 
 
-def set_experiment(experiment_name: str | None = None) -> str | None:
-    """Runs started from now on without an experiment go to ``experiment_name``."""
-    return tracker().set_experiment(experiment_name)
+class Experiment:
+    """What :func:`set_experiment` returns: MLflow's ``.name`` and ``.experiment_id`` (in
+    nbtrace an experiment is its name, so both are the name)."""
+
+    def __init__(self, name: str | None) -> None:
+        self.name = name
+        self.experiment_id = name
+
+    def __repr__(self) -> str:
+        return f"<nbtrace experiment {self.name!r}>"
+
+
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
+    """Runs started from now on without an experiment go to ``experiment_name`` (or
+    ``experiment_id``, the same thing in nbtrace)."""
+    if (
+        experiment_name is not None
+        and experiment_id is not None
+        and (experiment_name != experiment_id)
+    ):
+        raise UsageError("give the experiment once: experiment_name or experiment_id")
+    name = experiment_name if experiment_name is not None else experiment_id
+    return Experiment(tracker().set_experiment(name))
 
 
 def active_run() -> ActiveRun | None:
