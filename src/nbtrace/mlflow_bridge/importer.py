@@ -249,18 +249,18 @@ def _import_run(
 def _check_keys(rid: str, run: Any) -> None:
     """Names as nbtrace takes them (a store, or a server, can hold anything): the import stops
     with one line naming the run; the runs imported before it are kept."""
-    from ..tracker import check_name
+    from ..tracker import MAX_VALUE, check_name
 
     if not isinstance(rid, str) or not rid or len(rid) > 64 or not rid.replace("-", "").isalnum():
         raise UsageError(f"MLflow run id {one_line(rid, 80)!r} is not usable as a run id")
     try:
-        for kind, keys in (
-            ("param", run.data.params),
-            ("metric", run.data.metrics),
-            ("tag", run.data.tags),
-        ):
-            for key in keys:
+        for kind, items in (("param", run.data.params), ("tag", run.data.tags)):
+            for key, value in items.items():
                 check_name(kind, key)
+                if not isinstance(value, str) or len(value) > MAX_VALUE:
+                    raise UsageError(f"{kind} {one_line(key, 60)!r} has a value nbtrace refuses")
+        for key in run.data.metrics:
+            check_name("metric", key)
     except UsageError as exc:
         raise UsageError(f"MLflow run {rid}: {exc}") from None
 
