@@ -555,3 +555,37 @@ def test_import_from_mlflow_on_postgresql(pg_store_url: str, tmp_path: Path) -> 
     assert got["params"] == {"alpha": "0.5"} and got["tags"] == {"team": "db"}
     assert [p["step"] for p in got["series"]["loss"]] == list(range(100))
     assert json.loads(_cli(db, "import", f"mlflow+{uri}", "--json").stdout)["imported"] == 0
+
+
+def test_json_export_keeps_mlflows_datasets_and_models(tmp_path: Path) -> None:
+    db, other = str(tmp_path / "runs.db"), str(tmp_path / "other.db")
+    read = """
+    import json, mlflow
+    mlflow.set_tracking_uri("nbtrace:///{db}")
+    (run,) = mlflow.search_runs(experiment_ids=["0"], output_format="list")
+    models = mlflow.search_logged_models(experiment_ids=["0"], output_format="list")
+    print(json.dumps({{
+        "datasets": sorted(d.dataset.digest for d in run.inputs.dataset_inputs),
+        "outputs": [o.model_id for o in run.outputs.model_outputs],
+        "models": [(m.model_id, m.source_run_id, m.params.get("alpha")) for m in models],
+    }}))
+    """
+    _script(
+        tmp_path,
+        f"""
+        import mlflow, mlflow.sklearn
+        from sklearn.datasets import load_wine
+        from sklearn.linear_model import ElasticNet
+        mlflow.set_tracking_uri("nbtrace:///{db}")
+        mlflow.sklearn.autolog()
+        X, y = load_wine(return_X_y=True)
+        with mlflow.start_run():
+            ElasticNet(alpha=0.3).fit(X, y)
+        print("{{}}")
+        """,
+    )
+    before = _script(tmp_path, read.format(db=db))
+    assert before["datasets"] and before["outputs"] and before["models"]
+    _cli(db, "export", "--format", "json", "-o", str(tmp_path / "runs.json"))
+    _cli(other, "import", str(tmp_path / "runs.json"))
+    assert _script(tmp_path, read.format(db=other)) == before

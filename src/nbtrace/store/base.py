@@ -23,6 +23,8 @@ Op shapes (first element names the op):
 ``("artifact", run_id, name, sha256, size, data_bytes)``
 ``("input", run_id, path, sha256, size)``
 ``("run_end", run_id, status, ended_at, last_seq, resources_json)``
+``("mlflow_io", run_id, key, data_json)``  an MLflow dataset input / model link of a run
+``("mlflow_model", id, experiment_id, run_id, lifecycle_stage, data_json)``  a logged model
 """
 
 from __future__ import annotations

@@ -327,6 +327,23 @@ class SQLStore(Store):
             rows,
         )
 
+    def _op_mlflow_io(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        # ("mlflow_io", run_id, key, data_json): an MLflow dataset input or model link
+        cur.executemany(
+            "INSERT INTO mlflow_io (run_id, key, data) VALUES (?,?,?)"
+            " ON CONFLICT (run_id, key) DO UPDATE SET data = excluded.data",
+            rows,
+        )
+
+    def _op_mlflow_model(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        # ("mlflow_model", id, experiment_id, run_id, lifecycle_stage, data_json)
+        cur.executemany(
+            "INSERT INTO mlflow_models (id, experiment_id, run_id, lifecycle_stage, data)"
+            " VALUES (?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET data = excluded.data,"
+            " lifecycle_stage = excluded.lifecycle_stage",
+            rows,
+        )
+
     def _op_run_update(self, cur: "_Cursor", rows: list[tuple]) -> None:
         for run_id, fields in rows:
             bad = set(fields) - set(RUN_COLUMNS) or {"id"} & set(fields)
@@ -723,6 +740,11 @@ class SQLStore(Store):
         ]
         doc["tags"] = rows("SELECT key, value FROM tags WHERE run_id = ?", [run_id])
         doc["inputs"] = rows("SELECT path, sha256, size FROM inputs WHERE run_id = ?", [run_id])
+        doc["mlflow_io"] = rows("SELECT key, data FROM mlflow_io WHERE run_id = ?", [run_id])
+        doc["mlflow_models"] = rows(
+            "SELECT id, experiment_id, lifecycle_stage, data FROM mlflow_models WHERE run_id = ?",
+            [run_id],
+        )
         doc["artifacts"] = [
             [n, s, z, base64.b64encode(bytes(d)).decode("ascii")]
             for n, s, z, d in rows(
@@ -802,6 +824,10 @@ class SQLStore(Store):
                 ops.append(("tag", run_id, key, value))
             for path, sha, size in doc.get("inputs", []):
                 ops.append(("input", run_id, path, sha, size))
+            for key, data in doc.get("mlflow_io", []):
+                ops.append(("mlflow_io", run_id, key, data))
+            for model_id, exp_id, stage, data in doc.get("mlflow_models", []):
+                ops.append(("mlflow_model", model_id, exp_id, run_id, stage, data))
             for name, sha, size, data in doc.get("artifacts", []):
                 ops.append(("artifact", run_id, name, sha, size, base64.b64decode(data)))
         except (KeyError, TypeError, ValueError) as exc:
@@ -911,6 +937,8 @@ _APPLY_ORDER = (
     "tag",
     "artifact",
     "input",
+    "mlflow_io",
+    "mlflow_model",
     "run_update",
     "heartbeat",
     "run_end",
