@@ -31,11 +31,13 @@ from mlflow.tracking import MlflowClient  # noqa: E402
 
 
 def _cli(db: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    # In the store's folder: MLflow puts a new SQLite store's artifacts under ./mlruns
     return subprocess.run(
         [sys.executable, "-m", "nbtrace.cli", *args, "--db", db],
         capture_output=True,
         text=True,
         check=check,
+        cwd=Path(db).parent,
     )
 
 

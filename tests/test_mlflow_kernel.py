@@ -64,6 +64,7 @@ def _cli(db: str, *args: str) -> str:
         capture_output=True,
         text=True,
         check=True,
+        cwd=Path(db).parent,
     ).stdout
 
 
