@@ -22,17 +22,11 @@ them.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import os
 import threading
 import time
-import uuid
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import unquote, urlparse
+from typing import Any
 
 from mlflow.entities import RunStatus, ViewType
 from mlflow.exceptions import MlflowException
@@ -42,38 +36,17 @@ from mlflow.store.tracking import SEARCH_MAX_RESULTS_DEFAULT
 from mlflow.store.tracking.abstract_store import AbstractStore
 from mlflow.utils.search_utils import (
     SearchExperimentsUtils,
-    SearchLoggedModelsUtils,
     SearchUtils,
 )
 
-from ..errors import ConflictError, NBTraceError, NotFoundError
+from ..errors import NBTraceError
 from ..jsonutil import param_to_json
 from ..tracker import Run, Tracker
 from . import entities as ent
 from . import tables
+from .errors import mlflow_errors
+from .models import LoggedModelsMixin, _local_path
 from .uri import default_artifact_root, location_from_uri
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-#: Files larger than this stay in the artifact root only (not copied into the store).
-COPY_MAX_BYTES = 256 * 1024 * 1024
-
-
-def _mlflow_errors(fn: F) -> F:
-    """nbtrace errors as MLflow's (callers of MLflow's client catch MlflowException)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except NotFoundError as exc:
-            raise MlflowException(str(exc), databricks_pb2.RESOURCE_DOES_NOT_EXIST) from None
-        except ConflictError as exc:
-            raise MlflowException(str(exc), databricks_pb2.RESOURCE_ALREADY_EXISTS) from None
-        except NBTraceError as exc:
-            raise MlflowException(str(exc), databricks_pb2.INVALID_PARAMETER_VALUE) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _tracker_for(location: str) -> Tracker:
@@ -109,7 +82,7 @@ def _same_location(a: str, b: str) -> bool:
     return os.path.realpath(os.path.expanduser(a)) == os.path.realpath(os.path.expanduser(b))
 
 
-class NBTraceTrackingStore(AbstractStore):
+class NBTraceTrackingStore(LoggedModelsMixin, AbstractStore):
     """MLflow's ``AbstractStore`` over an nbtrace store (see the module docstring)."""
 
     def __init__(self, store_uri: str | None = None, artifact_uri: str | None = None) -> None:
@@ -191,7 +164,7 @@ class NBTraceTrackingStore(AbstractStore):
         return out
 
     # ------------------------------------------------------------------ experiments
-    @_mlflow_errors
+    @mlflow_errors
     def search_experiments(
         self,
         view_type: int = ViewType.ACTIVE_ONLY,
@@ -216,7 +189,7 @@ class NBTraceTrackingStore(AbstractStore):
         page, token = SearchUtils.paginate(exps, page_token, max_results)
         return PagedList(page, token)
 
-    @_mlflow_errors
+    @mlflow_errors
     def create_experiment(
         self, name: str, artifact_location: str | None = None, tags: list[Any] | None = None
     ) -> str:
@@ -227,7 +200,7 @@ class NBTraceTrackingStore(AbstractStore):
             self.store, name, artifact_location, {t.key: t.value for t in tags or []}
         )
 
-    @_mlflow_errors
+    @mlflow_errors
     def get_experiment(self, experiment_id: str) -> Any:
         e = tables.experiment(self.store, exp_id=str(experiment_id))
         if e is None:
@@ -237,31 +210,31 @@ class NBTraceTrackingStore(AbstractStore):
             )
         return ent.experiment_entity(e, self.artifact_root)
 
-    @_mlflow_errors
+    @mlflow_errors
     def get_experiment_by_name(self, experiment_name: str) -> Any:
         e = tables.experiment(self.store, name=experiment_name)
         return ent.experiment_entity(e, self.artifact_root) if e else None
 
-    @_mlflow_errors
+    @mlflow_errors
     def delete_experiment(self, experiment_id: str) -> None:
         tables.update_experiment(self.store, str(experiment_id), lifecycle_stage="deleted")
 
-    @_mlflow_errors
+    @mlflow_errors
     def restore_experiment(self, experiment_id: str) -> None:
         tables.update_experiment(self.store, str(experiment_id), lifecycle_stage="active")
 
-    @_mlflow_errors
+    @mlflow_errors
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         tables.update_experiment(self.store, str(experiment_id), name=new_name)
 
-    @_mlflow_errors
+    @mlflow_errors
     def set_experiment_tag(self, experiment_id: str, tag: Any) -> None:
         e = self.get_experiment(experiment_id)
         tags = dict(e.tags)
         tags[tag.key] = tag.value
         tables.update_experiment(self.store, str(experiment_id), tags=tags)
 
-    @_mlflow_errors
+    @mlflow_errors
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
         e = self.get_experiment(experiment_id)
         tags = dict(e.tags)
@@ -269,7 +242,7 @@ class NBTraceTrackingStore(AbstractStore):
         tables.update_experiment(self.store, str(experiment_id), tags=tags)
 
     # ------------------------------------------------------------------ runs
-    @_mlflow_errors
+    @mlflow_errors
     def create_run(
         self,
         experiment_id: str,
@@ -328,7 +301,7 @@ class NBTraceTrackingStore(AbstractStore):
         }
         return ent.run_entity(r, exp_id, self.run_artifact_uri(exp_id, run.id))
 
-    @_mlflow_errors
+    @mlflow_errors
     def get_run(self, run_id: str) -> Any:
         known = self._runs.get(run_id)
         if known is not None and known.ghost:
@@ -341,7 +314,7 @@ class NBTraceTrackingStore(AbstractStore):
             )
         return self._entities(rows)[0]
 
-    @_mlflow_errors
+    @mlflow_errors
     def update_run_info(
         self, run_id: str, run_status: int, end_time: int | None, run_name: str | None
     ) -> Any:
@@ -389,7 +362,7 @@ class NBTraceTrackingStore(AbstractStore):
             run.extra["mlflow_params"] = only
             self.tracker.writer.submit(("run_update", run.id, {"extra": json.dumps(run.extra)}))
 
-    @_mlflow_errors
+    @mlflow_errors
     def delete_run(self, run_id: str) -> None:
         self._sync()
         self.store.delete_run(run_id)
@@ -414,7 +387,7 @@ class NBTraceTrackingStore(AbstractStore):
         if metric.model_id is not None:
             self._model_metrics(metric.model_id, [metric])
 
-    @_mlflow_errors
+    @mlflow_errors
     def log_batch(
         self, run_id: str, metrics: list[Any], params: list[Any], tags: list[Any]
     ) -> None:
@@ -439,7 +412,7 @@ class NBTraceTrackingStore(AbstractStore):
     def set_tag(self, run_id: str, tag: Any) -> None:
         self.log_batch(run_id, [], [], [tag])
 
-    @_mlflow_errors
+    @mlflow_errors
     def delete_tag(self, run_id: str, key: str) -> None:
         self._sync()
         self.store.update_run(run_id, tags={key: None})
@@ -469,7 +442,7 @@ class NBTraceTrackingStore(AbstractStore):
         else:
             self.tracker.set_tag(key, value, run=run)
 
-    @_mlflow_errors
+    @mlflow_errors
     def get_metric_history(
         self,
         run_id: str,
@@ -487,7 +460,7 @@ class NBTraceTrackingStore(AbstractStore):
         page, token = SearchUtils.paginate(metrics, page_token, max_results)
         return PagedList(page, token)
 
-    @_mlflow_errors
+    @mlflow_errors
     def _search_runs(
         self,
         experiment_ids: list[str],
@@ -522,7 +495,7 @@ class NBTraceTrackingStore(AbstractStore):
         return SearchUtils.paginate(runs, page_token, max_results)
 
     # ------------------------------------------------------------------ inputs and outputs
-    @_mlflow_errors
+    @mlflow_errors
     def log_inputs(
         self, run_id: str, datasets: list[Any] | None = None, models: list[Any] | None = None
     ) -> None:
@@ -546,7 +519,7 @@ class NBTraceTrackingStore(AbstractStore):
             self._sync()
             tables.set_io(self.store, run_id, items)
 
-    @_mlflow_errors
+    @mlflow_errors
     def log_outputs(self, run_id: str, models: list[Any]) -> None:
         run = self._runs.get(run_id) or self._run(run_id)
         if not run.ghost:
@@ -563,7 +536,7 @@ class NBTraceTrackingStore(AbstractStore):
     def link_traces_to_run(self, trace_ids: list[str], run_id: str) -> None:
         """Traces are not stored by nbtrace: linking them is a no-op."""
 
-    @_mlflow_errors
+    @mlflow_errors
     def record_logged_model(self, run_id: str, mlflow_model: Any) -> None:
         run = self._runs.get(run_id) or self._run(run_id)
         self._sync()
@@ -571,152 +544,6 @@ class NBTraceTrackingStore(AbstractStore):
         history = json.loads(rows[0]["tags"].get("mlflow.log-model.history", "[]")) if rows else []
         history.append(mlflow_model.get_tags_dict())
         self._tag(run, "mlflow.log-model.history", json.dumps(history))
-
-    # ------------------------------------------------------------------ logged models (MLflow 3)
-    @_mlflow_errors
-    def create_logged_model(
-        self,
-        experiment_id: str = tables.DEFAULT_ID,
-        name: str | None = None,
-        source_run_id: str | None = None,
-        tags: list[Any] | None = None,
-        params: list[Any] | None = None,
-        model_type: str | None = None,
-    ) -> Any:
-        from mlflow.entities import LoggedModel, LoggedModelStatus
-
-        self._exp_name(experiment_id)
-        model_id = f"m-{uuid.uuid4().hex}"
-        now = int(time.time() * 1000)
-        model = LoggedModel(
-            experiment_id=str(experiment_id),
-            model_id=model_id,
-            name=name or f"model-{model_id[2:10]}",
-            artifact_location=f"{self._exp_location(str(experiment_id))}/models/{model_id}"
-            "/artifacts",
-            creation_timestamp=now,
-            last_updated_timestamp=now,
-            model_type=model_type,
-            source_run_id=source_run_id,
-            status=LoggedModelStatus.PENDING,
-            tags={t.key: t.value for t in tags or []},
-            params={p.key: p.value for p in params or []},
-        )
-        tables.save_model(self.store, ent.model_to_dict(model))
-        return self.get_logged_model(model_id)
-
-    @_mlflow_errors
-    def get_logged_model(self, model_id: str, allow_deleted: bool = False) -> Any:
-        return ent.model_from_dict(tables.model(self.store, model_id, allow_deleted))
-
-    def _update_model(self, model_id: str, change: Callable[[dict[str, Any]], None]) -> Any:
-        d = tables.model(self.store, model_id)
-        change(d)
-        d["last_updated_timestamp"] = int(time.time() * 1000)
-        tables.save_model(self.store, d)
-        return ent.model_from_dict(d)
-
-    @_mlflow_errors
-    def finalize_logged_model(self, model_id: str, status: Any) -> Any:
-        return self._update_model(
-            model_id,
-            lambda d: d.update(
-                status=int(status.to_int()) if hasattr(status, "to_int") else int(status)
-            ),
-        )
-
-    @_mlflow_errors
-    def set_logged_model_tags(self, model_id: str, tags: list[Any]) -> None:
-        self._update_model(
-            model_id, lambda d: d.setdefault("tags", {}).update({t.key: t.value for t in tags})
-        )
-
-    @_mlflow_errors
-    def delete_logged_model_tag(self, model_id: str, key: str) -> None:
-        d = tables.model(self.store, model_id)
-        if key not in (d.get("tags") or {}):
-            raise MlflowException(
-                f"No tag with key {key!r} on model {model_id!r}",
-                databricks_pb2.RESOURCE_DOES_NOT_EXIST,
-            )
-        self._update_model(model_id, lambda d: d["tags"].pop(key, None))
-
-    @_mlflow_errors
-    def log_logged_model_params(self, model_id: str, params: list[Any]) -> None:
-        self._update_model(
-            model_id, lambda d: d.setdefault("params", {}).update({p.key: p.value for p in params})
-        )
-
-    @_mlflow_errors
-    def delete_logged_model(self, model_id: str) -> None:
-        tables.save_model(self.store, tables.model(self.store, model_id), "deleted")
-
-    @_mlflow_errors
-    def search_logged_models(
-        self,
-        experiment_ids: list[str],
-        filter_string: str | None = None,
-        datasets: list[dict[str, Any]] | None = None,
-        max_results: int | None = None,
-        order_by: list[dict[str, Any]] | None = None,
-        page_token: str | None = None,
-    ) -> PagedList:
-        found = [
-            ent.model_from_dict(d)
-            for d in tables.models(self.store, [str(e) for e in experiment_ids])
-        ]
-        found = SearchLoggedModelsUtils.filter_logged_models(found, filter_string, datasets)
-        found = SearchLoggedModelsUtils.sort(found, order_by)
-        page, token = SearchLoggedModelsUtils.paginate(found, page_token, max_results or 100)
-        return PagedList(page, token)
-
-    def _model_metrics(self, model_id: str, metrics: list[Any]) -> None:
-        try:
-            self._update_model(
-                model_id,
-                lambda d: d.setdefault("metrics", []).extend(ent._metric_dict(m) for m in metrics),
-            )
-        except NotFoundError:
-            pass  # a model of another store: the run still has the metric
-
-    # ------------------------------------------------------------------ artifacts into nbtrace
-    def _record_artifacts(self, run_id: str) -> None:
-        """Record the run's artifact files (and its logged models' files) with the nbtrace run.
-
-        Only local artifact roots (``file:`` or a path) are read; a remote root (S3, an MLflow
-        server) keeps the artifacts where MLflow put them.
-        """
-        run = self.get_run(run_id)
-        sources = [("", run.info.artifact_uri)]
-        for d in tables.models(self.store, run_id=run_id):
-            sources.append((f"models/{d.get('name') or d['model_id']}/", d["artifact_location"]))
-        for prefix, uri in sources:
-            folder = _local_path(uri)
-            if folder is None or not folder.is_dir():
-                continue
-            files = (p for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
-            for path in sorted(files):
-                size = path.stat().st_size
-                if size > COPY_MAX_BYTES:
-                    continue
-                data = path.read_bytes()
-                name = prefix + path.relative_to(folder).as_posix()
-                self.tracker.writer.submit(
-                    ("artifact", run_id, name, hashlib.sha256(data).hexdigest(), size, data)
-                )
-        self.tracker.writer.kick()
-
-
-def _local_path(uri: str | None) -> Path | None:
-    """The local folder of a ``file:`` URI or a plain path; None for remote URIs."""
-    if not uri:
-        return None
-    parsed = urlparse(uri)
-    if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme == "" or len(parsed.scheme) == 1:  # a path (or a Windows drive letter)
-        return Path(uri)
-    return None
 
 
 def _number(text: str) -> float | None:
