@@ -33,6 +33,7 @@ from nbtrace.errors import (
     QueryError,
     UsageError,
 )
+from nbtrace.capture.hashing import stable_hash
 from nbtrace.jsonutil import param_number, param_to_json
 from nbtrace.store.base import Store, open_store
 
@@ -186,9 +187,12 @@ def full_run_ops(
         "diff": "+x = 1\n",
         "remote": "https://github.com/o/r.git",
     }
-    h_nb, h_env, h_git = (sha(json.dumps(x) + blob_tag) for x in (nb, env, git))
+    # Content-addressed keys as the kernel makes them (import verifies every one).
+    h_nb, h_env, h_git = (
+        stable_hash([kind, x]) for kind, x in (("notebook", nb), ("environment", env), ("git", git))
+    )
     pkgs = [("numpy", "1.26.4"), ("scikit-learn", "1.5.0"), ("pandas", "2.2.2")]
-    h_pkg = sha(repr(pkgs))
+    h_pkg = stable_hash(sorted(pkgs))
     ops += [
         ("blob", h_nb, "notebook", json.dumps(nb)),
         ("blob", h_env, "environment", json.dumps(env)),
@@ -946,7 +950,7 @@ def test_errors_are_nbtrace_errors(store: Store) -> None:
     doc = {
         "format": "nbtrace-run/1",
         "run": {"id": "b64", "name": "n", "status": "finished", "started_at": T0},
-        "artifacts": [["a", "s", 1, base64.b64encode(b"z").decode()]],
+        "artifacts": [["a", sha(b"z"), 1, base64.b64encode(b"z").decode()]],
     }
     assert store.import_run(doc) is True
     assert store.artifact("b64", "a")[0] == b"z"

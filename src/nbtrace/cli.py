@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative tolerance for within_tolerance (default 1e-9)",
     )
     p.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="re-execute a run recorded by another user or host, or imported"
+        " (its recorded code runs as you: read it with `nbtrace show RUN` first)",
+    )
 
     p = sub.add_parser("export", help=VERBS["export"], description=VERBS["export"])
     _common(p)
@@ -320,8 +326,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_rerun(args: argparse.Namespace) -> int:
     from .rerun import rerun_run
 
+    from .rerun.trust import require_trust
+
     overrides = dict(parse_set(s) for s in args.set)
     store = _store(args)
+    require_trust(store, args.run, args.trust)
     if not args.json:
         from .rerun.drift import drift, format_drift
 
@@ -417,9 +426,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         data = json.loads(text, parse_constant=decode_float)
     except ValueError as exc:
         raise UsageError(f"{args.file} is not JSON: {one_line(exc, 100)}") from None
+    except RecursionError:
+        raise UsageError(f"{args.file} is not an nbtrace export: nested too deeply") from None
     docs = data.get("runs") if isinstance(data, dict) and "runs" in data else data
     if not isinstance(docs, list):
         raise UsageError(f"{args.file} is not an nbtrace export")
+    _check_import(docs)
     store = _store(args)
     added = sum(1 for d in docs if store.import_run(d))
     if args.json:
@@ -427,6 +439,18 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         print(f"imported {added} run(s); {len(docs) - added} already present")
     return 0
+
+
+def _check_import(docs: list[Any]) -> None:
+    """Check every document before the first is written: a file is imported whole or not."""
+    from .store.importdoc import check_document
+    from .store.sql import RUN_COLUMNS
+
+    for i, doc in enumerate(docs):
+        try:
+            check_document(doc, RUN_COLUMNS)
+        except UsageError as exc:
+            raise UsageError(f"document {i + 1} of {len(docs)}: {exc}") from None
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

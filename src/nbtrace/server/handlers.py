@@ -27,6 +27,7 @@ from tornado.web import HTTPError
 
 from ..errors import NBTraceError, one_line
 from ..jsonutil import dumps
+from ..rerun.trust import require_trust
 
 AUTH_RESOURCE = "nbtrace"
 MAX_LIMIT = 1000
@@ -307,7 +308,11 @@ class DriftHandler(NBTraceHandler):
 
 
 class RerunHandler(NBTraceHandler):
-    """``POST runs/{id}/rerun {"overrides", "kernel_name"}`` → ``202 {"job"}``."""
+    """``POST runs/{id}/rerun {"overrides", "kernel_name", "trust"}`` → ``202 {"job"}``.
+
+    409 unless ``"trust": true`` when the run was recorded by another user or host, or
+    imported (see :mod:`nbtrace.rerun.trust`).
+    """
 
     @web.authenticated
     @authorized
@@ -317,7 +322,10 @@ class RerunHandler(NBTraceHandler):
         )
         if not allowed:
             raise HTTPError(403, "%s", "re-executing a run starts a kernel, which you may not do")
-        body = self.json_body({"overrides", "kernel_name"})
+        body = self.json_body({"overrides", "kernel_name", "trust"})
+        trust = body.get("trust", False)
+        if not isinstance(trust, bool):
+            raise HTTPError(400, "%s", "trust must be true or false")
         overrides = body.get("overrides") or {}
         if not isinstance(overrides, dict):
             raise HTTPError(400, "%s", "overrides must be an object of parameter name: value")
@@ -325,6 +333,7 @@ class RerunHandler(NBTraceHandler):
         if kernel is not None and (not isinstance(kernel, str) or not kernel.strip()):
             raise HTTPError(400, "%s", "kernel_name must be a non-empty string")
         user = jupyter_user_name(self.current_user)
+        await self.call(require_trust, self.store, run_id, trust, user, '"trust": true')
         job = await self.guard(self.jobs.submit(run_id, overrides, kernel, user))
         url = self.request.path.rsplit("/runs/", 1)[0] + f"/jobs/{job.id}"
         self.set_header("Location", url)

@@ -23,6 +23,7 @@ Op shapes (first element names the op):
 ``("artifact", run_id, name, sha256, size, data_bytes)``
 ``("input", run_id, path, sha256, size)``
 ``("run_end", run_id, status, ended_at, last_seq, resources_json)``
+``("import_mark", run_id, imported_at, user, host)``  the run came from ``nbtrace import``
 """
 
 from __future__ import annotations
@@ -110,6 +111,10 @@ class Store(ABC):
     @abstractmethod
     def import_run(self, doc: dict[str, Any]) -> bool:
         """Insert an exported run keeping its id; False when it was already there."""
+
+    def is_imported(self, ref: str) -> dict[str, Any] | None:
+        """``{"imported_at", "user", "host"}`` when run ``ref`` came from an import, else None."""
+        return None
 
     # --- re-execution jobs (server side) ---------------------------------------------------------
     @abstractmethod

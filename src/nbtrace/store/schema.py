@@ -150,6 +150,20 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state)",
         ],
     ),
+    (
+        # Runs that came from `nbtrace import`: re-executing one needs explicit trust (its
+        # code, user and host are only what a file claims), and one imported `running` can
+        # be deleted (no kernel here will ever end it). Not part of the export: importing
+        # marks the run again in the next store.
+        "0003_harden_imported_runs",
+        [
+            """CREATE TABLE IF NOT EXISTS imported_runs (
+                run_id TEXT PRIMARY KEY,
+                imported_at DOUBLE PRECISION NOT NULL,
+                user_name TEXT, host TEXT
+            )""",
+        ],
+    ),
 ]
 
 DIALECT_TYPES = {

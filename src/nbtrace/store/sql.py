@@ -667,8 +667,15 @@ class SQLStore(Store):
             cur.execute("SELECT status FROM runs WHERE id = ?", (run_id,))
             r = cur.fetchone()
             if r and r[0] == "running":
-                raise ConflictError(f"run {run_id} is still running; end it before deleting it")
-            for table in ("params", "metrics", "latest_metrics", "tags", "artifacts", "inputs"):
+                cur.execute("SELECT 1 FROM imported_runs WHERE run_id = ?", (run_id,))
+                if not cur.fetchone():  # an imported run is a copy: no kernel here ends it
+                    raise ConflictError(
+                        f"run {run_id} is still running; end it before deleting it"
+                    )
+            for table in (
+                "params", "metrics", "latest_metrics", "tags", "artifacts", "inputs",
+                "imported_runs",
+            ):
                 cur.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             cur.execute("DELETE FROM runs WHERE id = ?", (run_id,))
             cur.execute(
@@ -755,43 +762,46 @@ class SQLStore(Store):
         return doc
 
     def import_run(self, doc: dict[str, Any]) -> bool:
-        import base64
+        from .importdoc import check_document
 
-        if not isinstance(doc, dict) or doc.get("format") != "nbtrace-run/1":
-            raise UsageError("not an nbtrace export (expected format nbtrace-run/1)")
-        try:
-            row = dict(doc["run"])
-            run_id = row["id"]
-            with self._cur() as cur:
-                cur.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,))
-                if cur.fetchone():
-                    return False
-            ops: list[Op] = []
-            if doc.get("kernel"):
-                ops.append(("kernel", *doc["kernel"]))
-            for sha, src in doc.get("sources", {}).items():
-                ops.append(("source", sha, src))
-            for seq, ec, cid, sha, err in doc.get("cells", []):
-                ops.append(("cell", row["kernel_id"], seq, ec, cid, sha, err))
-            for h, (kind, data) in doc.get("blobs", {}).items():
-                ops.append(("blob", h, kind, data))
-            if row.get("packages_hash") and doc.get("packages"):
-                ops.append(("packages", row["packages_hash"], [tuple(p) for p in doc["packages"]]))
-            ops.append(("run_start", {k: v for k, v in row.items() if k in RUN_COLUMNS}))
-            for key, value, num, text in doc.get("params", []):
-                ops.append(("param", run_id, key, value, num, text))
-            for key, seq, step, ts, value in doc.get("metrics", []):
-                ops.append(("metric", run_id, key, seq, step, ts, float(decode_float(value))))
-            for key, value in doc.get("tags", []):
-                ops.append(("tag", run_id, key, value))
-            for path, sha, size in doc.get("inputs", []):
-                ops.append(("input", run_id, path, sha, size))
-            for name, sha, size, data in doc.get("artifacts", []):
-                ops.append(("artifact", run_id, name, sha, size, base64.b64decode(data)))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UsageError(f"malformed nbtrace export: {one_line(exc, 120)}") from None
+        check_document(doc, RUN_COLUMNS)  # the schema and every content hash, before a write
+        row = dict(doc["run"])
+        run_id = row["id"]
+        with self._cur() as cur:
+            cur.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,))
+            if cur.fetchone():
+                return False
+            known_cells = self._known_cells(cur, row.get("kernel_id"))
+        ops = _import_ops(doc, row, known_cells)
         self.apply(ops)
         return True
+
+    def _known_cells(self, cur: "_Cursor", kernel_id: str | None) -> dict[int, str]:
+        """``{seq: sha256}`` of the cells this store already holds for ``kernel_id``."""
+        if not kernel_id:
+            return {}
+        cur.execute("SELECT seq, sha256 FROM cells WHERE kernel_id = ?", (kernel_id,))
+        return {int(seq): sha for seq, sha in cur.fetchall()}
+
+    def is_imported(self, ref: str) -> dict[str, Any] | None:
+        """``{"imported_at", "user", "host"}`` when run ``ref`` came from an import, else None."""
+        run_id = self.resolve_run_id(ref)
+        with self._cur() as cur:
+            cur.execute(
+                "SELECT imported_at, user_name, host FROM imported_runs WHERE run_id = ?",
+                (run_id,),
+            )
+            r = cur.fetchone()
+        if r is None:
+            return None
+        return {"imported_at": iso(r[0]), "user": r[1], "host": r[2]}
+
+    def _op_import_mark(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cur.executemany(
+            "INSERT INTO imported_runs (run_id, imported_at, user_name, host) VALUES (?,?,?,?)"
+            " ON CONFLICT (run_id) DO NOTHING",
+            rows,
+        )
 
     # ------------------------------------------------------------------ jobs
     def save_job(self, job: dict[str, Any]) -> None:
@@ -833,6 +843,54 @@ class SQLStore(Store):
         with self._cur() as cur:
             cur.execute(sql + " ORDER BY created_at DESC", args)
             return [self._job(r) for r in cur.fetchall()]
+
+
+def _import_ops(doc: dict[str, Any], row: dict[str, Any], known: dict[int, str]) -> list[Op]:
+    """The ops that write checked document ``doc`` (see :mod:`.importdoc`).
+
+    Cells the store already holds for the run's kernel are not written again, and one that
+    differs from the document's refuses it: a document must not rewrite (or add cells
+    under) a kernel's history that this store recorded itself.
+    """
+    import base64
+    import getpass
+
+    run_id = row["id"]
+    ops: list[Op] = []
+    if doc.get("kernel"):
+        ops.append(("kernel", *doc["kernel"]))
+    for sha, src in doc.get("sources", {}).items():
+        ops.append(("source", sha, src))
+    for seq, ec, cid, sha, err in doc.get("cells", []):
+        if seq in known:
+            if known[seq] != sha:
+                raise UsageError(
+                    f"refused import: run {run_id!r}: cell seq {seq} of kernel"
+                    f" {row['kernel_id']!r} differs from the one this store holds"
+                )
+            continue
+        ops.append(("cell", row["kernel_id"], seq, ec, cid, sha, int(err)))
+    for h, (kind, data) in doc.get("blobs", {}).items():
+        ops.append(("blob", h, kind, data))
+    if row.get("packages_hash") and doc.get("packages"):
+        ops.append(("packages", row["packages_hash"], [tuple(p) for p in doc["packages"]]))
+    ops.append(("run_start", row))
+    for key, value, num, text in doc.get("params", []):
+        ops.append(("param", run_id, key, value, num, text))
+    for key, seq, step, ts, value in doc.get("metrics", []):
+        ops.append(("metric", run_id, key, seq, step, ts, float(decode_float(value))))
+    for key, value in doc.get("tags", []):
+        ops.append(("tag", run_id, key, value))
+    for path, sha, size in doc.get("inputs", []):
+        ops.append(("input", run_id, path, sha, size))
+    for name, sha, size, data in doc.get("artifacts", []):
+        ops.append(("artifact", run_id, name, sha, size, base64.b64decode(data)))
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = None
+    ops.append(("import_mark", run_id, time.time(), user, socket.gethostname()))
+    return ops
 
 
 def _scrub(value: Any) -> Any:
@@ -898,6 +956,7 @@ _APPLY_ORDER = (
     "run_update",
     "heartbeat",
     "run_end",
+    "import_mark",
 )
 
 
