@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from nbtrace.capture.hashing import stable_hash
 from nbtrace.errors import (
     AmbiguousIdError,
     ConflictError,
@@ -33,7 +34,6 @@ from nbtrace.errors import (
     QueryError,
     UsageError,
 )
-from nbtrace.capture.hashing import stable_hash
 from nbtrace.jsonutil import param_number, param_to_json
 from nbtrace.store.base import Store, open_store
 

@@ -325,7 +325,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     from .rerun import rerun_run
-
     from .rerun.trust import require_trust
 
     overrides = dict(parse_set(s) for s in args.set)

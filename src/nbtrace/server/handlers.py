@@ -27,7 +27,6 @@ from tornado.web import HTTPError
 
 from ..errors import NBTraceError, one_line
 from ..jsonutil import dumps
-from ..rerun.trust import require_trust
 
 AUTH_RESOURCE = "nbtrace"
 MAX_LIMIT = 1000
@@ -333,8 +332,7 @@ class RerunHandler(NBTraceHandler):
         if kernel is not None and (not isinstance(kernel, str) or not kernel.strip()):
             raise HTTPError(400, "%s", "kernel_name must be a non-empty string")
         user = jupyter_user_name(self.current_user)
-        await self.call(require_trust, self.store, run_id, trust, user, '"trust": true')
-        job = await self.guard(self.jobs.submit(run_id, overrides, kernel, user))
+        job = await self.guard(self.jobs.submit(run_id, overrides, kernel, user, trust=trust))
         url = self.request.path.rsplit("/runs/", 1)[0] + f"/jobs/{job.id}"
         self.set_header("Location", url)
         view = await self.jobs.get(job.id)
