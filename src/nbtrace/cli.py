@@ -387,31 +387,57 @@ def parse_set(item: str) -> tuple[str, Any]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     store = _store(args)
-    stream = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
-    try:
-        if args.format == "json":
-            stream.write('{"format": "nbtrace-export/1", "runs": [\n')
-            first = True
-            for doc in store.export_runs(args.filter):
-                stream.write(("" if first else ",\n") + dumps(doc))
-                first = False
-            stream.write("\n]}\n")
-        else:
-            runs, _ = store.list_runs(filter=args.filter, limit=None, sort="started_at")
-            from .api import flatten
+    if not args.output:
+        _export(store, args, sys.stdout)
+        return 0
+    # Written to a temporary file beside the target and renamed over it only when complete:
+    # an export that fails half-way (a corrupt page, a full disk) never leaves a truncated
+    # file, nor destroys an earlier good one.
+    import tempfile
 
-            flat = [flatten(r) for r in runs]
-            cols: list[str] = []
-            for row in flat:
-                cols.extend(k for k in row if k not in cols)
-            w = csv.DictWriter(stream, fieldnames=cols)
-            w.writeheader()
-            for row in flat:
-                w.writerow({k: _csv(v) for k, v in row.items()})
-    finally:
-        if args.output:
-            stream.close()
+    target = os.path.abspath(args.output)
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(target)}.", suffix=".part", dir=os.path.dirname(target)
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+            _export(store, args, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     return 0
+
+
+def _export(store: Any, args: argparse.Namespace, stream: Any) -> None:
+    """Write the export of ``args`` to ``stream`` (JSON lossless; CSV neutralised)."""
+    if args.format == "json":
+        stream.write('{"format": "nbtrace-export/1", "runs": [\n')
+        first = True
+        for doc in store.export_runs(args.filter):
+            stream.write(("" if first else ",\n") + dumps(doc))
+            first = False
+        stream.write("\n]}\n")
+    else:
+        runs, _ = store.list_runs(filter=args.filter, limit=None, sort="started_at")
+        from .api import flatten
+
+        flat = [flatten(r) for r in runs]
+        cols: list[str] = []
+        for row in flat:
+            cols.extend(k for k in row if k not in cols)
+        w = csv.DictWriter(stream, fieldnames=cols)
+        w.writerow({c: neutralise_csv(c) for c in cols})
+        for row in flat:
+            w.writerow({k: _csv(v) for k, v in row.items()})
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -489,8 +515,31 @@ def _fmt(v: Any, n: int = 24) -> str:
     return _clip(v if isinstance(v, str) else json.dumps(v), n)
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv(v: Any) -> Any:
-    return json.dumps(v) if isinstance(v, (dict, list)) else v
+    text = json.dumps(v) if isinstance(v, (dict, list)) else v
+    return neutralise_csv(text) if isinstance(text, str) else text
+
+
+def neutralise_csv(text: str) -> str:
+    """``text`` made inert for spreadsheets: a cell starting with ``=``, ``+``, ``-``, ``@``,
+    tab or CR gets a leading ``'`` (OWASP's rule), except a negative number such as ``-1.5``.
+
+    Why: a tag ``=HYPERLINK("http://evil","x")`` exported verbatim becomes a live formula in
+    whoever opens the file in Excel or LibreOffice; names and values here are anyone's text.
+    """
+    if not text.startswith(_FORMULA_START):
+        return text
+    if text.startswith("-"):
+        try:
+            float(text)
+            return text
+        except ValueError:
+            pass
+    return "'" + text
 
 
 def _dur(s: float | None) -> str:

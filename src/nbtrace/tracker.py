@@ -157,9 +157,19 @@ class Tracker:
             location_key=self.store.display_location,
         )
         self._last_heartbeat = 0.0
+        self._check_store()
         self.writer.start(tick=self._heartbeat)
         if spool is not None:
             self._sync_spool(spool)
+
+    def _check_store(self) -> None:
+        """Warn once at start when the store's file fails its (daily) integrity check."""
+        try:
+            warning = self.store.health_check()
+        except NBTraceError:
+            return
+        if warning:
+            self.warn(warning)
 
     # ------------------------------------------------------------------ cells
     def record_history(self, cells: list[tuple[int | None, str]]) -> None:

@@ -112,6 +112,11 @@ class Store(ABC):
     def import_run(self, doc: dict[str, Any]) -> bool:
         """Insert an exported run keeping its id; False when it was already there."""
 
+    def health_check(self, max_age_s: float = 86_400.0) -> str | None:
+        """A one-line warning when the store's file is damaged (checked at most once per
+        ``max_age_s``), else None; engines without a local file have nothing to check."""
+        return None
+
     def is_imported(self, ref: str) -> dict[str, Any] | None:
         """``{"imported_at", "user", "host"}`` when run ``ref`` came from an import, else None."""
         return None
