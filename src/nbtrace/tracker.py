@@ -177,6 +177,26 @@ class Tracker:
         for count, source in cells:
             self._record_cell(source, None, count)
 
+    def warn_credentials(self, sources: list[str]) -> None:
+        """Warn (once, at ``%load_ext``) when cell sources seem to hold credential literals.
+
+        ``sources`` are the cells run before loading; the saved notebook's code cells are
+        checked too. Why a warning and not masking: a cell's source is stored verbatim (a
+        re-execution runs it), so the user must move the secret out of the code.
+        """
+        from .capture.notebook import code_cell_sources
+        from .capture.redact import credential_in_code
+
+        path = self._notebook_path()
+        seen = list(sources) + (code_cell_sources(path) if path else [])
+        hits = [what for what in map(credential_in_code, seen) if what]
+        if hits:
+            self.warn(
+                f"nbtrace: warning: {len(hits)} cell(s) of this notebook seem to hold a"
+                f" credential ({hits[0]}). nbtrace stores the source of every executed cell"
+                " verbatim in its store: read secrets from an environment variable or a file"
+            )
+
     def cell_started(self, source: str, cell_id: str | None, execution_count: int | None) -> None:
         """A cell is about to run (IPython's ``pre_run_cell``)."""
         self.cell_index = 0

@@ -117,3 +117,24 @@ def notebook_cell_hashes(path: str | os.PathLike[str]) -> list[str]:
             _cache.pop(next(iter(_cache)))
         _cache[key_path] = (stamp, hashes)
     return list(hashes)
+
+
+def code_cell_sources(path: str | os.PathLike[str]) -> list[str]:
+    """The sources of the code cells of the saved notebook at ``path`` (``[]`` if unreadable).
+
+    Read once at ``%load_ext`` (to warn about credentials in cells that will be recorded), so
+    not cached.
+    """
+    try:
+        with open(os.fspath(path), encoding="utf-8") as f:
+            nb = json.load(f)
+    except (OSError, ValueError, RecursionError):
+        return []
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        return []
+    return [
+        _source(c, "source")
+        for c in cells
+        if isinstance(c, dict) and c.get("cell_type") == "code"
+    ]
