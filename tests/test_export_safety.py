@@ -49,7 +49,9 @@ HOSTILE = {
 }
 
 
-def test_csv_export_neutralises_formulas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_csv_export_neutralises_formulas(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = str(tmp_path / "runs.db")
     store = open_store(db)
     _run(store, "000000000001", "=cmd|' /C calc'!A0", HOSTILE)

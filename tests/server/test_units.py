@@ -85,7 +85,8 @@ def test_replay_notebook_positions_tags_and_ids() -> None:
              "sha256": h("%load_ext nbtrace")},
             {"seq": 3, "source": "1/0", "cell_id": "c1", "error": True, "sha256": h("1/0")},
             {"seq": 5, "source": "x = 1", "cell_id": "c1", "error": False, "sha256": h("x = 1")},
-            {"seq": 6, "source": "y = 2", "cell_id": "bad id!", "error": False, "sha256": h("y = 2")},
+            {"seq": 6, "source": "y = 2", "cell_id": "bad id!", "error": False,
+             "sha256": h("y = 2")},
         ],
     }
     nb, seqs, target_seq, target_index = build_notebook(run)

@@ -23,7 +23,6 @@ from . import query as q
 from .schema import MIGRATIONS, statements
 from .sql import Backend, SQLStore
 
-
 #: How often (seconds) :meth:`SQLiteStore.health_check` really checks a file: once a day.
 CHECK_EVERY_S = 86_400.0
 
