@@ -631,23 +631,13 @@ class SQLStore(Store):
         note: str | None = None,
     ) -> dict[str, Any]:
         run_id = self.resolve_run_id(ref)
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise UsageError("a run name must be a non-empty string")
-        if tags is not None and not isinstance(tags, dict):
-            raise UsageError("tags must be an object of name: value (null removes a tag)")
-        if note is not None and not isinstance(note, str):
-            raise UsageError("a note must be a string")
+        _check_edit(name, tags, note)
         with self._cur(write=True) as cur:
             if name is not None:
                 cur.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
             if note is not None:
                 cur.execute("UPDATE runs SET note = ? WHERE id = ?", (note, run_id))
             for key, value in (tags or {}).items():
-                if not isinstance(key, str) or not key or len(key) > _MAX_KEY_LEN:
-                    raise UsageError(
-                        f"a tag name must be a non-empty string of at most {_MAX_KEY_LEN}"
-                        " characters"
-                    )
                 if value is None:
                     cur.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key))
                 else:
@@ -891,6 +881,33 @@ def _import_ops(doc: dict[str, Any], row: dict[str, Any], known: dict[int, str])
         user = None
     ops.append(("import_mark", run_id, time.time(), user, socket.gethostname()))
     return ops
+
+
+def _check_edit(name: Any, tags: Any, note: Any) -> None:
+    """Refuse an edit the kernel would refuse (:mod:`nbtrace.rules`), before any write.
+
+    Why here, below the REST adapter: every path that edits a run (PATCH, the Python API,
+    future ones) must apply the same limits and character rules as the kernel: a lone
+    surrogate, a NUL, a newline or U+202E in a name, a 5 MB name or a 120 MB note.
+    """
+    from ..rules import MAX_LONG_NAME, name_problem, value_problem
+
+    if name is not None:
+        problem = name_problem("run", name, MAX_LONG_NAME)
+        if problem:
+            raise UsageError(problem)
+    if tags is not None and not isinstance(tags, dict):
+        raise UsageError("tags must be an object of name: value (null removes a tag)")
+    for key, value in (tags or {}).items():
+        problem = name_problem("tag", key, _MAX_KEY_LEN)
+        if problem is None and value is not None:
+            problem = value_problem(f"tag {one_line(key, 60)!r} value", str(value))
+        if problem:
+            raise UsageError(problem)
+    if note is not None:
+        problem = value_problem("a note", note)
+        if problem:
+            raise UsageError(problem)
 
 
 def _scrub(value: Any) -> Any:
