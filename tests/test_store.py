@@ -713,8 +713,16 @@ def test_hostile_names_tags_and_values(store: Store, backend: str) -> None:
                 f"experiment like {_quote(h[:5] + '%')}",
             ):
                 assert rid in ids(store.list_runs(f, limit=None)[0]), f
-    # renames and tags through update_run (the REST PATCH path)
+    # renames and tags through update_run (the REST PATCH path): the kernel's rules apply
+    from nbtrace.rules import MAX_LONG_NAME, name_problem, value_problem
+
     for h in HOSTILE:
+        if name_problem("run", h, MAX_LONG_NAME) or value_problem("v", h):
+            before = store.get_run("00ee")
+            with pytest.raises(UsageError):
+                store.update_run("00ee", name=h, tags={"x": h}, note=h)
+            assert store.get_run("00ee") == before
+            continue
         run = store.update_run("00ee", name=h, tags={"x": h}, note=h)
         assert run["name"] == run["tags"]["x"] == run["note"] == _stored(backend, h)
     with pytest.raises(UsageError):
