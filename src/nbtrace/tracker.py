@@ -109,6 +109,8 @@ class Run:
     metric_seq: int = 0
     metric_keys: set[str] = field(default_factory=set)
     meter: Any = None
+    #: The last cell that ran while this run was active raised (see :meth:`Tracker.close`).
+    raised: bool = False
 
 
 class Tracker:
@@ -146,6 +148,7 @@ class Tracker:
         self._emitted: set[str] = set()
         self._cell_cache: dict[str, Any] = {}
         self._kernel_cache: dict[str, Any] = {}
+        self._git_pending: list[_GitCapture] = []
         spool = (
             None if not is_postgres_url(self.location) else jupyter_data_dir() / "nbtrace" / "spool"
         )
@@ -229,6 +232,12 @@ class Tracker:
         if error and getattr(self, "_last_cell", None):
             seq, count, cell_id, sha = self._last_cell
             self.writer.submit(("cell", self.kernel_id, seq, count, cell_id, sha, 1))
+        run = self.active
+        if run is not None and not run.ghost:
+            run.raised = error
+            # The cell's end is the run's latest sign of life: a run whose kernel is killed
+            # later reads as crashed at this time, not at its start (heartbeats are 30 s apart).
+            self.writer.submit(("heartbeat", run.id, time.time()))
         self.flush()
 
     def flush(self) -> bool:
@@ -273,6 +282,7 @@ class Tracker:
     def _git_async(self, folder: str) -> "_GitCapture":
         """Git state of ``folder``, computed off the user's thread (a subprocess costs ms)."""
         cap = _GitCapture(self, folder)
+        self._git_pending = [c for c in self._git_pending if not c.done] + [cap]
         cap.start()
         return cap
 
@@ -522,13 +532,24 @@ class Tracker:
             self.warn(f"nbtrace: uploaded {ops} writes saved by an earlier session")
 
     def close(self) -> None:
-        """At kernel exit: end the active run and write (or spool) everything."""
-        git = self._cell_cache.get("git")
-        if git is not None:
-            git.join()
+        """At kernel exit: end the active run and write (or spool) everything.
+
+        Every git capture still under way is waited for (not only the last cell's: a later
+        cell without a run clears the cell cache), and one the worker did not finish in time
+        is done here, so a run started in the last cells still gets its git state. An active
+        run whose last cell raised ends ``failed``: the notebook stopped at that error.
+        """
+        deadline = time.monotonic() + 10.0
+        for cap in self._git_pending:
+            cap.join(max(0.0, deadline - time.monotonic()))
+            if not cap.done or (cap.hash is None and cap.runs):
+                # ipykernel kills the kernel's child processes when asked to shut down: a git
+                # command still running then fails, and its capture reads "no git". Again now.
+                cap.run_now()
+        self._git_pending = []
         if self.active is not None:
             try:
-                self.end_run()
+                self.end_run("failed" if self.active.raised else "finished")
             except NBTraceError:
                 pass
         self.writer.close()
@@ -556,15 +577,27 @@ class _GitCapture:
     def start(self) -> None:
         _background(self._run)
 
-    def _run(self) -> None:
+    def run_now(self) -> None:
+        """Capture on the calling thread (at kernel exit: the worker did not finish, or its
+        git was killed), whatever the worker found."""
+        with self._lock:
+            self.done = False
+        self._run(again=True)
+
+    def _run(self, again: bool = False) -> None:
         from .capture.git import git_state
 
+        with self._lock:
+            if self.done:
+                return  # captured already (by the worker, or by run_now at exit)
         try:
             state = git_state(self.folder)
             h = self.tracker._blob("git", state) if state else None
         except Exception:  # noqa: BLE001 - capture must never break the user's cell
             h = None
         with self._lock:
+            if self.done and not again:
+                return
             self.hash, self.done = h, True
             for run_id in self.runs:
                 if h:

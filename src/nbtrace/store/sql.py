@@ -119,7 +119,11 @@ def _loads(text: str | None, default: Any = None) -> Any:
 
 
 def pid_alive(pid: int | None) -> bool:
-    """Whether process ``pid`` exists on this host (permission errors mean it does)."""
+    """Whether process ``pid`` runs on this host (permission errors mean it does).
+
+    A zombie (a killed kernel its parent has not reaped yet) still answers ``kill(pid, 0)``
+    but will never write again: on Linux its ``/proc`` state ``Z`` (or ``X``) counts as dead.
+    """
     if not pid:
         return False
     try:
@@ -130,7 +134,18 @@ def pid_alive(pid: int | None) -> bool:
         return True
     except OSError:
         return False
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False  # no /proc (macOS) or gone meanwhile: trust kill(0)
+    # "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the last ")".
+    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+    return state in (b"Z", b"X")
 
 
 class Backend(ABC):
@@ -391,6 +406,7 @@ class SQLStore(Store):
             if not alive:
                 dead.append((hb or started, run_id))
         if dead:
+            dead = self._last_signs_of_life(dead)
             with self._cur(write=True) as cur:
                 cur.executemany(
                     "UPDATE runs SET status = 'crashed', ended_at = ?"
@@ -398,6 +414,19 @@ class SQLStore(Store):
                     dead,
                 )
         return len(dead)
+
+    def _last_signs_of_life(self, dead: list[tuple[float, str]]) -> list[tuple[float, str]]:
+        """``(end time, run id)`` of crashed runs: the latest of the heartbeat (also written at
+        each cell's end) and the last metric logged, so a crashed 4 s run does not read as
+        lasting 2 ms."""
+        out = []
+        with self._cur() as cur:
+            for hb, run_id in dead:
+                cur.execute("SELECT max(ts) FROM metrics WHERE run_id = ?", (run_id,))
+                r = cur.fetchone()
+                last = r[0] if r and r[0] is not None else hb
+                out.append((max(hb, last), run_id))
+        return out
 
     def _maybe_reap(self) -> None:
         """Reap at most once a second: reads stay cheap under polling."""
