@@ -12,7 +12,8 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import NBTraceError, UsageError, one_line
@@ -338,21 +339,18 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         for line in lines:
             print(f"  {line}")
 
-    def progress(done: int, total: int) -> None:
-        if not args.json:
-            print(f"\rcell {done} of {total}", end="", file=sys.stderr, flush=True)
-
-    result = rerun_run(
-        store,
-        args.run,
-        overrides=overrides,
-        kernel_name=args.kernel,
-        tolerance=args.tolerance,
-        timeout=args.timeout,
-        progress=progress,
-    )
-    if not args.json:
-        print(file=sys.stderr)
+    with _kernel_output_aside() as err:
+        bar = _Progress(err, enabled=not args.json)
+        result = rerun_run(
+            store,
+            args.run,
+            overrides=overrides,
+            kernel_name=args.kernel,
+            tolerance=args.tolerance,
+            timeout=args.timeout,
+            progress=bar.update,
+        )
+        bar.close()
     if args.json:
         _emit_json({"run": result["run"], "verdict": result["verdict"]})
         return 0 if result["verdict"]["status"] != "failed" else 1
@@ -371,6 +369,78 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         else "  code differs from the recording"
     )
     return 0 if v["status"] != "failed" else 1
+
+
+class _Progress:
+    """Re-execution progress on stderr: a bar redrawn in place on a terminal, else one line
+    per cell (a CI log must not read ``cell 1 of 4cell 2 of 4``)."""
+
+    def __init__(self, stream: Any, enabled: bool = True) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.tty = enabled and _isatty(stream)
+        self.drawn = False
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            width = 30
+            filled = width * done // max(total, 1)
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"\r[{bar}] cell {done} of {total}")
+            self.drawn = True
+        else:
+            self.stream.write(f"cell {done} of {total}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+@contextmanager
+def _kernel_output_aside() -> Iterator[Any]:
+    """Run the block with file descriptor 2 pointing to a log file; yield the real stderr.
+
+    Why: the replay kernel inherits the CLI's stderr and writes its own log lines there
+    (``[IPKernelApp] WARNING | Kernel is running over TCP...``), which tell the user nothing.
+    They go to ``<tmp>/nbtrace-rerun-kernel.log``; our progress and errors still reach the
+    terminal through a duplicate of the original descriptor.
+    """
+    import tempfile
+
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (some embedded interpreters): nothing to set aside
+        yield sys.stderr
+        return
+    log_path = os.path.join(tempfile.gettempdir(), f"nbtrace-rerun-kernel-{os.getpid()}.log")
+    real = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    try:
+        with open(log_path, "w") as log:
+            os.dup2(log.fileno(), 2)
+            try:
+                yield real
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+        real.close()
+        try:
+            os.unlink(log_path)
+        except OSError:
+            pass
 
 
 def parse_set(item: str) -> tuple[str, Any]:
