@@ -149,6 +149,7 @@ class Tracker:
         self._cell_cache: dict[str, Any] = {}
         self._kernel_cache: dict[str, Any] = {}
         self._git_pending: list[_GitCapture] = []
+        self._executed: list[str] = []  # sha256 of each executed cell, to find the notebook
         spool = (
             None if not is_postgres_url(self.location) else jupyter_data_dir() / "nbtrace" / "spool"
         )
@@ -214,6 +215,7 @@ class Tracker:
 
         self.seq += 1
         sha = sha256_text(source)
+        self._executed.append(sha)
         self._ensure_kernel()
         if sha not in self._emitted:
             self._emitted.add(sha)
@@ -266,9 +268,11 @@ class Tracker:
         )
 
     def _notebook_path(self) -> str | None:
-        from .capture.notebook import notebook_path
+        """The notebook's path: told by the environment, else found from the executed cells
+        among the working directory's notebooks (papermill, nbconvert, nbclient, CI)."""
+        from .capture.notebook import find_notebook, notebook_path
 
-        return notebook_path()
+        return notebook_path() or find_notebook(self._executed)
 
     def _blob(self, kind: str, data: Any) -> str:
         from .capture.hashing import stable_hash
