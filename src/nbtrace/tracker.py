@@ -497,18 +497,24 @@ class Tracker:
 
     def log_artifact(self, path: str, name: str | None = None) -> dict[str, Any]:
         """Store a file's content with the active run, addressed by its sha256."""
+        from .rules import artifact_name_problem
+
         run = self._require_run()
         p = Path(path)
         if not p.is_file():
             raise UsageError(f"no such file: {one_line(path, 200)}")
-        name = check_name("artifact", name or p.name, 1000)
-        data = p.read_bytes()
-        import hashlib
+        name = name if name is not None else p.name
+        problem = artifact_name_problem(name)
+        if problem:
+            raise UsageError(f"{problem}: {one_line(name, 80)!r}")
+        if run.ghost:
+            from .capture.hashing import sha256_file
 
-        sha = hashlib.sha256(data).hexdigest()
-        if not run.ghost:
-            self.writer.submit(("artifact", run.id, name, sha, len(data), data))
-        return {"name": name, "sha256": sha, "size": len(data)}
+            sha, size = sha256_file(str(p))
+            return {"name": name, "sha256": sha, "size": size}
+        staged, sha, size = _stage_copy(p)
+        self.writer.submit(("artifact_file", run.id, name, sha, size, staged))
+        return {"name": name, "sha256": sha, "size": size}
 
     def log_input(self, path: str) -> dict[str, Any]:
         """Record a data file's fingerprint (sha256 and size) with the active run."""
@@ -656,6 +662,46 @@ def _forget_worker() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_worker)
+
+
+def _stage_copy(src: Path) -> tuple[str, str, int]:
+    """Copy ``src`` to the staging folder 1 MiB at a time, hashing as it goes; returns
+    ``(staged path, sha256, size)``.
+
+    Why a copy: the writer stores it later, off the user's thread, and the user may rewrite
+    the file meanwhile (a checkpoint saved every epoch); the copy is what was logged. Why in
+    chunks: a 200 MB artifact must not sit in the kernel's memory (it grew the kernel by
+    600 MB when read whole); the store reads the copy in chunks too, then deletes it.
+    """
+    import hashlib
+    import tempfile
+
+    from .config import jupyter_data_dir
+
+    folder = jupyter_data_dir() / "nbtrace" / "staging"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, staged = tempfile.mkstemp(prefix="artifact-", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"cannot stage the artifact in {folder}: {exc.strerror}") from None
+    h = hashlib.sha256()
+    size = 0
+    try:
+        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+            while True:
+                chunk = fin.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+                fout.write(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        try:
+            os.unlink(staged)
+        except OSError:
+            pass
+        raise UsageError(f"cannot read {one_line(str(src), 200)}: {exc.strerror}") from None
+    return staged, h.hexdigest(), size
 
 
 def _default_warn(msg: str) -> None:

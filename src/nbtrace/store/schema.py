@@ -164,6 +164,20 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        # Artifacts stored in 1 MiB chunks (artifact_blobs.data is then empty): kernel and
+        # server stream them chunk by chunk instead of holding a whole 200 MB blob per
+        # request. Artifacts stored whole before this keep working as they are.
+        "0004_harden_artifact_chunks",
+        [
+            """CREATE TABLE IF NOT EXISTS artifact_chunks (
+                sha256 TEXT NOT NULL,
+                idx INTEGER NOT NULL,
+                data {blob} NOT NULL,
+                PRIMARY KEY (sha256, idx)
+            )""",
+        ],
+    ),
 ]
 
 DIALECT_TYPES = {

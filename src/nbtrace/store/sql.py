@@ -81,6 +81,8 @@ SUMMARY_COLUMNS = (
     "verdict",
 )
 _CHUNK = 500
+#: Size of the chunks artifacts are stored, written and served in.
+ARTIFACT_CHUNK = 1 << 20
 _MAX_ID_LEN = 64
 #: Longest tag name update_run accepts (as the kernel side): keys are in primary-key btree
 #: indexes, whose entries PostgreSQL caps at 2,704 bytes.
@@ -196,6 +198,7 @@ class SQLStore(Store):
             # Lone surrogates (from a badly decoded file, say) cannot be stored as UTF-8;
             # store U+FFFD instead rather than failing, and retrying, the batch forever.
             self._apply([_scrub(op) for op in ops])
+        _remove_staged(ops)
 
     def _apply(self, ops: Sequence[Op]) -> None:
         groups: dict[str, list[tuple]] = {}
@@ -320,17 +323,49 @@ class SQLStore(Store):
 
     def _op_artifact(self, cur: "_Cursor", rows: list[tuple]) -> None:
         for run_id, name, sha, size, data in rows:
+            if len(data) > ARTIFACT_CHUNK:
+                view = memoryview(data)
+                chunks = (bytes(view[i : i + ARTIFACT_CHUNK])
+                          for i in range(0, len(data), ARTIFACT_CHUNK))
+                self._store_chunks(cur, sha, chunks)
+            else:
+                cur.execute(
+                    "INSERT INTO artifact_blobs (sha256, data) VALUES (?,?)"
+                    " ON CONFLICT (sha256) DO NOTHING",
+                    (sha, data),
+                )
+            self._artifact_row(cur, run_id, name, sha, size)
+
+    def _op_artifact_file(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        """Artifacts staged as files by the kernel, read and stored 1 MiB at a time."""
+        for run_id, name, sha, size, path in rows:
+            try:
+                f = open(path, "rb")
+            except OSError:
+                continue  # staged file gone (written by an earlier attempt and removed)
+            with f:
+                self._store_chunks(cur, sha, _read_chunks(f))
+            self._artifact_row(cur, run_id, name, sha, size)
+
+    def _store_chunks(self, cur: "_Cursor", sha: str, chunks: Iterable[bytes]) -> None:
+        cur.execute("SELECT 1 FROM artifact_blobs WHERE sha256 = ?", (sha,))
+        if cur.fetchone():
+            return  # content-addressed: stored once
+        cur.execute("INSERT INTO artifact_blobs (sha256, data) VALUES (?,?)", (sha, b""))
+        for idx, chunk in enumerate(chunks):
             cur.execute(
-                "INSERT INTO artifact_blobs (sha256, data) VALUES (?,?)"
-                " ON CONFLICT (sha256) DO NOTHING",
-                (sha, data),
+                "INSERT INTO artifact_chunks (sha256, idx, data) VALUES (?,?,?)"
+                " ON CONFLICT (sha256, idx) DO NOTHING",
+                (sha, idx, chunk),
             )
-            cur.execute(
-                "INSERT INTO artifacts (run_id, name, sha256, size) VALUES (?,?,?,?)"
-                " ON CONFLICT (run_id, name) DO UPDATE SET sha256 = excluded.sha256,"
-                " size = excluded.size",
-                (run_id, name, sha, size),
-            )
+
+    def _artifact_row(self, cur: "_Cursor", run_id: str, name: str, sha: str, size: int) -> None:
+        cur.execute(
+            "INSERT INTO artifacts (run_id, name, sha256, size) VALUES (?,?,?,?)"
+            " ON CONFLICT (run_id, name) DO UPDATE SET sha256 = excluded.sha256,"
+            " size = excluded.size",
+            (run_id, name, sha, size),
+        )
 
     def _op_input(self, cur: "_Cursor", rows: list[tuple]) -> None:
         cur.executemany(
@@ -639,17 +674,48 @@ class SQLStore(Store):
             return self._children(cur, run_id)
 
     def artifact(self, ref: str, name: str) -> tuple[bytes, dict[str, Any]]:
+        meta, chunks = self.artifact_stream(ref, name)
+        return b"".join(chunks), meta
+
+    def artifact_stream(self, ref: str, name: str) -> tuple[dict[str, Any], Iterator[bytes]]:
+        """``{name, sha256, size}`` and an iterator of the artifact's bytes, 1 MiB at a time.
+
+        Each chunk is read by its own short transaction (from whichever thread iterates), so
+        a client downloading a 200 MB artifact holds one chunk in memory, not the blob.
+        """
         run_id = self.resolve_run_id(ref)
         with self._cur() as cur:
             cur.execute(
-                "SELECT a.sha256, a.size, b.data FROM artifacts a JOIN artifact_blobs b"
+                "SELECT a.sha256, a.size, length(b.data) FROM artifacts a JOIN artifact_blobs b"
                 " ON b.sha256 = a.sha256 WHERE a.run_id = ? AND a.name = ?",
                 (run_id, name),
             )
             r = cur.fetchone()
         if r is None:
             raise NotFoundError(f"run {run_id} has no artifact {one_line(name, 80)!r}")
-        return bytes(r[2]), {"name": name, "sha256": r[0], "size": r[1]}
+        sha, size, inline = r[0], int(r[1]), int(r[2] or 0)
+        meta = {"name": name, "sha256": sha, "size": size}
+        return meta, self._chunks(sha, inline > 0 or size == 0)
+
+    def _chunks(self, sha: str, inline: bool) -> Iterator[bytes]:
+        if inline:
+            with self._cur() as cur:
+                cur.execute("SELECT data FROM artifact_blobs WHERE sha256 = ?", (sha,))
+                r = cur.fetchone()
+            if r is not None:
+                yield bytes(r[0])
+            return
+        idx = 0
+        while True:
+            with self._cur() as cur:
+                cur.execute(
+                    "SELECT data FROM artifact_chunks WHERE sha256 = ? AND idx = ?", (sha, idx)
+                )
+                r = cur.fetchone()
+            if r is None:
+                return
+            yield bytes(r[0])
+            idx += 1
 
     # ------------------------------------------------------------------ edits
     def update_run(
@@ -701,6 +767,10 @@ class SQLStore(Store):
                 "DELETE FROM artifact_blobs WHERE NOT EXISTS"
                 " (SELECT 1 FROM artifacts a WHERE a.sha256 = artifact_blobs.sha256)"
             )
+            cur.execute(
+                "DELETE FROM artifact_chunks WHERE NOT EXISTS"
+                " (SELECT 1 FROM artifact_blobs b WHERE b.sha256 = artifact_chunks.sha256)"
+            )
 
     # ------------------------------------------------------------------ export / import
     def export_runs(self, filter: str | None = None) -> Iterable[dict[str, Any]]:
@@ -733,14 +803,16 @@ class SQLStore(Store):
         ]
         doc["tags"] = rows("SELECT key, value FROM tags WHERE run_id = ?", [run_id])
         doc["inputs"] = rows("SELECT path, sha256, size FROM inputs WHERE run_id = ?", [run_id])
-        doc["artifacts"] = [
-            [n, s, z, base64.b64encode(bytes(d)).decode("ascii")]
-            for n, s, z, d in rows(
-                "SELECT a.name, a.sha256, a.size, b.data FROM artifacts a"
-                " JOIN artifact_blobs b ON b.sha256 = a.sha256 WHERE a.run_id = ?",
-                [run_id],
-            )
-        ]
+        doc["artifacts"] = []
+        for n, s, z, d in rows(
+            "SELECT a.name, a.sha256, a.size, b.data FROM artifacts a"
+            " JOIN artifact_blobs b ON b.sha256 = a.sha256 WHERE a.run_id = ?",
+            [run_id],
+        ):
+            if not d and z:
+                d = b"".join(r[0] for r in rows(
+                    "SELECT data FROM artifact_chunks WHERE sha256 = ? ORDER BY idx", [s]))
+            doc["artifacts"].append([n, s, z, base64.b64encode(bytes(d)).decode("ascii")])
         kernel_id = row["kernel_id"]
         doc["kernel"] = None
         doc["cells"] = []
@@ -912,6 +984,24 @@ def _import_ops(doc: dict[str, Any], row: dict[str, Any], known: dict[int, str])
     return ops
 
 
+def _read_chunks(f: Any) -> Iterator[bytes]:
+    while True:
+        chunk = f.read(ARTIFACT_CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _remove_staged(ops: Sequence[Op]) -> None:
+    """Delete the staged copies of ``artifact_file`` ops once their batch is committed."""
+    for op in ops:
+        if op[0] == "artifact_file":
+            try:
+                os.unlink(op[5])
+            except OSError:
+                pass
+
+
 def _check_edit(name: Any, tags: Any, note: Any) -> None:
     """Refuse an edit the kernel would refuse (:mod:`nbtrace.rules`), before any write.
 
@@ -998,6 +1088,7 @@ _APPLY_ORDER = (
     "metric",
     "tag",
     "artifact",
+    "artifact_file",
     "input",
     "run_update",
     "heartbeat",
