@@ -461,3 +461,35 @@ def test_rerun_with_edited_param(page: Page, lab: LabServer, artifacts: Path) ->
     details = page.locator(".nbtrace-Details")
     expect(details.get_by_role("table", name="Parameters")).to_contain_text("0.25")
     expect(details.locator(".nbtrace-LineageSection")).to_contain_text("diverged")
+
+
+def test_rerun_of_another_users_run_asks_for_trust(page: Page, lab: LabServer) -> None:
+    """Issue 12, item 3: the dialog shows who recorded the run and the code that will run,
+    and starts only after an explicit confirmation."""
+    from nbtrace.store.base import open_store
+
+    store = open_store(lab.db)
+    rid = next(r["id"] for r in store.list_runs(limit=None)[0] if r["name"] == "sweep-1")
+    store.apply([("run_update", rid, {"user_name": "mallory"})])
+    store.close()
+    open_sidebar(page, lab)
+    row(page, "sweep-1").click()
+    page.locator(".nbtrace-Details").get_by_role("button", name="Re-execute").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Start").click()
+    trust = dialog.get_by_role("region", name="Trust this code")
+    expect(trust).to_contain_text("Recorded by mallory@")
+    expect(trust).to_contain_text("not by you on this host")
+    code = trust.get_by_label("Code that will run")
+    expect(code).to_contain_text("nbtrace.start_run(f'sweep-{k}'")
+    button = trust.get_by_role("button", name="Trust and run")
+    expect(button).to_be_disabled()
+    expect(dialog.get_by_role("button", name="Start")).to_be_disabled()
+    trust.get_by_label("I have read this code and trust it").check()
+    button.click()
+    verdict = dialog.locator(".nbtrace-Verdict-status")
+    expect(verdict).to_contain_text(
+        re.compile("reproduced|within_tolerance|diverged|failed"), timeout=120_000
+    )
+    expect(trust).to_have_count(0)
+    dialog.get_by_role("button", name="Close").click()
