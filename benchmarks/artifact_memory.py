@@ -49,8 +49,9 @@ print(json.dumps({"before_kb": before, "after_kb": after}))
 
 
 def _child(code: str, *args: str, env: dict[str, str]) -> dict[str, int]:
-    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
-                         env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -66,17 +67,23 @@ def main() -> None:
         env = dict(os.environ, JUPYTER_DATA_DIR=str(Path(tmp) / "data"))
         k = _child(KERNEL, db, str(big), env=env)
         grown = (k["after_kb"] - k["before_kb"]) / 1024
-        print(f"nbtrace log_artifact {size_mb} MB: peak RSS {k['before_kb'] / 1024:.0f} ->"
-              f" {k['after_kb'] / 1024:.0f} MB (+{grown:.0f} MB, {grown / size_mb:.2f}x the file)")
+        print(
+            f"nbtrace log_artifact {size_mb} MB: peak RSS {k['before_kb'] / 1024:.0f} ->"
+            f" {k['after_kb'] / 1024:.0f} MB (+{grown:.0f} MB, {grown / size_mb:.2f}x the file)"
+        )
         try:
             m = _child(MLFLOW, str(Path(tmp) / "mlruns"), str(big), env=env)
         except (subprocess.CalledProcessError, ValueError):
-            print("mlflow log_artifact: mlflow not installed (pip install -r benchmarks/"
-                  "requirements.txt)")
+            print(
+                "mlflow log_artifact: mlflow not installed (pip install -r benchmarks/"
+                "requirements.txt)"
+            )
         else:
             mg = (m["after_kb"] - m["before_kb"]) / 1024
-            print(f"mlflow  log_artifact {size_mb} MB: peak RSS +{mg:.0f} MB"
-                  f" (nbtrace / mlflow growth: {grown / mg if mg > 0 else float('nan'):.2f})")
+            print(
+                f"mlflow  log_artifact {size_mb} MB: peak RSS +{mg:.0f} MB"
+                f" (nbtrace / mlflow growth: {grown / mg if mg > 0 else float('nan'):.2f})"
+            )
 
         from nbtrace.store.base import open_store
 
@@ -98,8 +105,10 @@ def main() -> None:
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
         store.close()
-        print(f"server side, 3 readers of {size_mb} MB: peak Python allocations {peak:.1f} MB"
-              f" ({peak / (3 * size_mb):.3f}x three whole blobs)")
+        print(
+            f"server side, 3 readers of {size_mb} MB: peak Python allocations {peak:.1f} MB"
+            f" ({peak / (3 * size_mb):.3f}x three whole blobs)"
+        )
 
 
 if __name__ == "__main__":

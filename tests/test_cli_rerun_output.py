@@ -41,8 +41,13 @@ def _env() -> dict[str, str]:
 
 
 def test_progress_in_a_log_is_one_line_per_cell(recorded: dict[str, Any]) -> None:
-    proc = subprocess.run([EXE, "rerun", recorded["id"], "--db", recorded["db"]],
-                          capture_output=True, text=True, env=_env(), timeout=180)
+    proc = subprocess.run(
+        [EXE, "rerun", recorded["id"], "--db", recorded["db"]],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "reproduced" in proc.stdout
     lines = proc.stderr.splitlines()
@@ -52,9 +57,13 @@ def test_progress_in_a_log_is_one_line_per_cell(recorded: dict[str, Any]) -> Non
 
 def test_progress_on_a_terminal_is_a_bar(recorded: dict[str, Any]) -> None:
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([EXE, "rerun", recorded["id"], "--db", recorded["db"]],
-                            stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
-                            env=_env())
+    proc = subprocess.Popen(
+        [EXE, "rerun", recorded["id"], "--db", recorded["db"]],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        env=_env(),
+    )
     os.close(follower)
     out = b""
     deadline = time.monotonic() + 180

@@ -26,10 +26,21 @@ T0 = 1_750_000_000.0
 
 
 def _run(store: object, rid: str, name: str, tags: dict[str, str], n_metrics: int = 1) -> None:
-    ops: list[tuple] = [("run_start", {
-        "id": rid, "name": name, "status": "running", "started_at": T0 + int(rid, 16),
-        "heartbeat_at": T0, "user_name": "ana", "host": "h", "pid": None,
-    })]
+    ops: list[tuple] = [
+        (
+            "run_start",
+            {
+                "id": rid,
+                "name": name,
+                "status": "running",
+                "started_at": T0 + int(rid, 16),
+                "heartbeat_at": T0,
+                "user_name": "ana",
+                "host": "h",
+                "pid": None,
+            },
+        )
+    ]
     ops += [("tag", rid, k, v) for k, v in tags.items()]
     ops += [("param", rid, f"p{i}", json.dumps("x" * 200), None, "x" * 200) for i in range(20)]
     ops += [("metric", rid, "m", i + 1, i, T0, float(i)) for i in range(n_metrics)]
@@ -71,13 +82,16 @@ def test_csv_export_neutralises_formulas(
 
 
 def _corrupt_middle(db: str) -> None:
+    """Overwrite every 5th page of the file's second half (the later runs' metrics): the store
+    still opens and lists, the first runs still export, a later one cannot be read."""
     with sqlite3.connect(db) as c:
         c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         page = c.execute("PRAGMA page_size").fetchone()[0]
         pages = c.execute("PRAGMA page_count").fetchone()[0]
     with open(db, "r+b") as f:
-        f.seek(page * (pages // 2))
-        f.write(b"\xa5" * page)
+        for n in range(pages // 2, pages - 1, 5):
+            f.seek(page * n)
+            f.write(b"\xa5" * page)
 
 
 @pytest.fixture
@@ -113,7 +127,9 @@ def test_export_never_leaves_a_partial_file(
 
 def _warnings(nb: object) -> str:
     return "".join(
-        o.get("text", "") for c in nb.cells for o in c.outputs  # type: ignore[attr-defined]
+        o.get("text", "")
+        for c in nb.cells
+        for o in c.outputs  # type: ignore[attr-defined]
         if o.output_type == "stream"
     )
 

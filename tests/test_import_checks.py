@@ -54,27 +54,56 @@ def recorded_run(run_id: str, kernel_id: str, sources: list[str]) -> list[tuple]
     h = {k: stable_hash([k, v]) for k, v in (("notebook", nb), ("environment", env), ("git", git))}
     data = b"model bytes" * 10
     ops: list[tuple] = [
-        ("kernel", kernel_id, T0 - 5, socket.gethostname(), "ana", os.getpid(), "python3",
-         sys.executable, "/home/ana/nb.ipynb", json.dumps({"random": 1})),
+        (
+            "kernel",
+            kernel_id,
+            T0 - 5,
+            socket.gethostname(),
+            "ana",
+            os.getpid(),
+            "python3",
+            sys.executable,
+            "/home/ana/nb.ipynb",
+            json.dumps({"random": 1}),
+        ),
     ]
     ops += [("source", sha256_text(s), s) for s in sources]
-    ops += [("cell", kernel_id, i + 1, i + 1, None, sha256_text(s), 0)
-            for i, s in enumerate(sources)]
-    ops += [("blob", h[k], k, json.dumps(v, sort_keys=True))
-            for k, v in (("notebook", nb), ("environment", env), ("git", git))]
+    ops += [
+        ("cell", kernel_id, i + 1, i + 1, None, sha256_text(s), 0) for i, s in enumerate(sources)
+    ]
+    ops += [
+        ("blob", h[k], k, json.dumps(v, sort_keys=True))
+        for k, v in (("notebook", nb), ("environment", env), ("git", git))
+    ]
     ops.append(("packages", stable_hash(pkgs), pkgs))
-    ops.append(("run_start", {
-        "id": run_id, "name": "fit", "status": "running", "started_at": T0,
-        "heartbeat_at": T0, "user_name": "ana", "host": socket.gethostname(),
-        "pid": os.getpid(), "kernel_id": kernel_id, "start_seq": 1, "cell_index": 0,
-        "notebook_hash": h["notebook"], "env_hash": h["environment"], "git_hash": h["git"],
-        "packages_hash": stable_hash(pkgs), "env_vars": "{}", "extra": "{}",
-    }))
+    ops.append(
+        (
+            "run_start",
+            {
+                "id": run_id,
+                "name": "fit",
+                "status": "running",
+                "started_at": T0,
+                "heartbeat_at": T0,
+                "user_name": "ana",
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "kernel_id": kernel_id,
+                "start_seq": 1,
+                "cell_index": 0,
+                "notebook_hash": h["notebook"],
+                "env_hash": h["environment"],
+                "git_hash": h["git"],
+                "packages_hash": stable_hash(pkgs),
+                "env_vars": "{}",
+                "extra": "{}",
+            },
+        )
+    )
     ops.append(("param", run_id, "alpha", "0.5", 0.5, "0.5"))
     ops.append(("metric", run_id, "mse", 1, 0, T0 + 1, 2.5))
     ops.append(("tag", run_id, "stage", "dev"))
-    ops.append(("artifact", run_id, "model.bin", hashlib.sha256(data).hexdigest(), len(data),
-                data))
+    ops.append(("artifact", run_id, "model.bin", hashlib.sha256(data).hexdigest(), len(data), data))
     ops.append(("run_end", run_id, "finished", T0 + 9, len(sources), "{}"))
     return ops
 
@@ -131,9 +160,7 @@ def test_a_source_planted_under_the_victims_hash_is_refused(
 
 
 @pytest.mark.parametrize("part", ["blob", "packages", "artifact", "artifact_size"])
-def test_every_content_hash_is_verified(
-    store: Store, exported: dict[str, Any], part: str
-) -> None:
+def test_every_content_hash_is_verified(store: Store, exported: dict[str, Any], part: str) -> None:
     bad = copy.deepcopy(exported)
     if part == "blob":
         key = bad["run"]["git_hash"]
@@ -220,9 +247,7 @@ def test_an_imported_running_run_can_be_deleted(store: Store, exported: dict[str
         store.delete_run("71c71e")
 
 
-def test_cli_import_refuses_in_one_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_import_refuses_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "cli.db")
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)

@@ -22,8 +22,11 @@ BIN = Path(sys.executable).parent
 
 
 def _env(db: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("JPY_SESSION_NAME", "NBTRACE_NOTEBOOK", "NBTRACE_DB")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("JPY_SESSION_NAME", "NBTRACE_NOTEBOOK", "NBTRACE_DB")
+    }
     env["NBTRACE_DB"] = db
     return env
 
@@ -31,8 +34,10 @@ def _env(db: str) -> dict[str, str]:
 def _paths(db: str) -> dict[str, str | None]:
     store = open_store(db)
     try:
-        return {r["name"]: store.get_run(r["id"])["notebook"]["path"]
-                for r in store.list_runs(limit=None)[0]}
+        return {
+            r["name"]: store.get_run(r["id"])["notebook"]["path"]
+            for r in store.list_runs(limit=None)[0]
+        }
     finally:
         store.close()
 
@@ -46,12 +51,28 @@ def _write(path: Path, cells: list[str], parameters: int | None = None) -> None:
 
 def test_nbconvert_execute(tmp_path: Path) -> None:
     db = str(tmp_path / "runs.db")
-    _write(tmp_path / "train.ipynb", ["%load_ext nbtrace", "alpha = 0.5",
-                                      "%track_run conv\n%log_param alpha\n%end_run"])
+    _write(
+        tmp_path / "train.ipynb",
+        ["%load_ext nbtrace", "alpha = 0.5", "%track_run conv\n%log_param alpha\n%end_run"],
+    )
     _write(tmp_path / "other.ipynb", ["%load_ext nbtrace", "print('other')"])
-    subprocess.run([str(BIN / "jupyter"), "nbconvert", "--to", "notebook", "--execute",
-                    "train.ipynb", "--output", "train.out.ipynb"],
-                   cwd=tmp_path, env=_env(db), check=True, capture_output=True, timeout=180)
+    subprocess.run(
+        [
+            str(BIN / "jupyter"),
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "train.ipynb",
+            "--output",
+            "train.out.ipynb",
+        ],
+        cwd=tmp_path,
+        env=_env(db),
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     assert _paths(db) == {"conv": str(tmp_path / "train.ipynb")}
 
 
@@ -60,17 +81,40 @@ def test_papermill_takes_its_input_path(tmp_path: Path) -> None:
     src.mkdir()
     work.mkdir()
     db = str(tmp_path / "runs.db")
-    _write(src / "sweep.ipynb", ["%load_ext nbtrace", "alpha = 0.5",
-                                 "%track_run pm\n%log_param alpha\n%end_run"], parameters=1)
-    subprocess.run([str(BIN / "papermill"), str(src / "sweep.ipynb"), str(work / "out.ipynb"),
-                    "-p", "alpha", "0.3", "--cwd", str(work), "-k", "python3"],
-                   env=_env(db), check=True, capture_output=True, timeout=180)
+    _write(
+        src / "sweep.ipynb",
+        ["%load_ext nbtrace", "alpha = 0.5", "%track_run pm\n%log_param alpha\n%end_run"],
+        parameters=1,
+    )
+    subprocess.run(
+        [
+            str(BIN / "papermill"),
+            str(src / "sweep.ipynb"),
+            str(work / "out.ipynb"),
+            "-p",
+            "alpha",
+            "0.3",
+            "--cwd",
+            str(work),
+            "-k",
+            "python3",
+        ],
+        env=_env(db),
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     assert _paths(db) == {"pm": str(src / "sweep.ipynb")}
 
 
 def test_nbclient(tmp_path: Path) -> None:
     db = str(tmp_path / "runs.db")
     _write(tmp_path / "decoy.ipynb", ["%load_ext nbtrace", "x = 1"])
-    run_notebook(["%load_ext nbtrace", "y = 2", "%track_run nbc\n%end_run"], db, tmp_path,
-                 name="real.ipynb", env={"NBTRACE_NOTEBOOK": ""})
+    run_notebook(
+        ["%load_ext nbtrace", "y = 2", "%track_run nbc\n%end_run"],
+        db,
+        tmp_path,
+        name="real.ipynb",
+        env={"NBTRACE_NOTEBOOK": ""},
+    )
     assert _paths(db) == {"nbc": str(tmp_path / "real.ipynb")}

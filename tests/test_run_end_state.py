@@ -35,11 +35,16 @@ def test_a_run_whose_last_cell_raised_is_failed(tmp_path: Path) -> None:
     db = str(tmp_path / "runs.db")
     run_notebook(
         ["%load_ext nbtrace", "%track_run stopped\n%log_metric a=1", "raise ValueError('x')"],
-        db, tmp_path, allow_errors=True,
+        db,
+        tmp_path,
+        allow_errors=True,
     )
     run_notebook(
         ["%load_ext nbtrace", "%track_run recovered", "1/0", "%log_metric a=2"],
-        db, tmp_path, name="other.ipynb", allow_errors=True,
+        db,
+        tmp_path,
+        name="other.ipynb",
+        allow_errors=True,
     )
     runs = _runs(db)
     assert runs["stopped"]["status"] == "failed"
@@ -64,8 +69,7 @@ SCRIPT = textwrap.dedent("""
 
 def test_a_killed_zombie_kernel_reads_crashed_at_its_last_sign_of_life(tmp_path: Path) -> None:
     db = str(tmp_path / "runs.db")
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, db], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, db], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
         os.kill(proc.pid, signal.SIGKILL)
@@ -94,8 +98,7 @@ def test_git_state_of_a_run_in_the_last_cells_is_written(tmp_path: Path) -> None
     git = shutil.which("git")
     ident = ["-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([git, "init", "-q", "-b", "main"], cwd=work, check=True)
-    subprocess.run([git, *ident, "commit", "-q", "--allow-empty", "-m", "c"], cwd=work,
-                   check=True)
+    subprocess.run([git, *ident, "commit", "-q", "--allow-empty", "-m", "c"], cwd=work, check=True)
     slow = tmp_path / "slowbin"
     slow.mkdir()
     (slow / "git").write_text(f'#!/bin/sh\nsleep 1.5\nexec "{git}" "$@"\n')

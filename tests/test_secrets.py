@@ -34,9 +34,15 @@ GIT_SECRET = "glpat-Git5ecret0000000000"
 def test_no_captured_value_keeps_a_secret(tmp_path: Path) -> None:
     work = tmp_path / "repo"
     work.mkdir()
-    for args in (["init", "-q", "-b", "main"],
-                 ["remote", "add", "origin",
-                  f"https://gitlab.corp/o/r.git?private_token={GIT_SECRET}&ref=main"]):
+    for args in (
+        ["init", "-q", "-b", "main"],
+        [
+            "remote",
+            "add",
+            "origin",
+            f"https://gitlab.corp/o/r.git?private_token={GIT_SECRET}&ref=main",
+        ],
+    ):
         subprocess.run(["git", *args], cwd=work, check=True)
     db = str(tmp_path / "runs.db")
     env = {name: value for name, (value, _) in SECRETS.items()}
@@ -69,26 +75,40 @@ def test_no_captured_value_keeps_a_secret(tmp_path: Path) -> None:
     assert b"Cell-s3cret-9" in raw  # a cell's source is stored verbatim: hence the warning
 
 
-@pytest.mark.parametrize("value,expected", [
-    ("postgresql://ana:pw@h:5432/db?sslmode=require", "postgresql://h:5432/db?sslmode=require"),
-    ("jdbc:sqlserver://h;user=sa;password=p w;db=x", "jdbc:sqlserver://h;user=sa;password=***;db=x"),
-    ("https://discord.com/api/webhooks/1234/AbCdTokenPart", "https://discord.com/api/webhooks/***"),
-    ("https://s3.example/b/o?X-Amz-Signature=abc&X-Amz-Date=1",
-     "https://s3.example/b/o?X-Amz-Signature=***&X-Amz-Date=1"),
-    ("/usr/local/cuda-12.1/bin:/usr/bin", "/usr/local/cuda-12.1/bin:/usr/bin"),
-    ("https://pypi.org/simple/", "https://pypi.org/simple/"),
-])
+@pytest.mark.parametrize(
+    "value,expected",
+    [
+        ("postgresql://ana:pw@h:5432/db?sslmode=require", "postgresql://h:5432/db?sslmode=require"),
+        (
+            "jdbc:sqlserver://h;user=sa;password=p w;db=x",
+            "jdbc:sqlserver://h;user=sa;password=***;db=x",
+        ),
+        (
+            "https://discord.com/api/webhooks/1234/AbCdTokenPart",
+            "https://discord.com/api/webhooks/***",
+        ),
+        (
+            "https://s3.example/b/o?X-Amz-Signature=abc&X-Amz-Date=1",
+            "https://s3.example/b/o?X-Amz-Signature=***&X-Amz-Date=1",
+        ),
+        ("/usr/local/cuda-12.1/bin:/usr/bin", "/usr/local/cuda-12.1/bin:/usr/bin"),
+        ("https://pypi.org/simple/", "https://pypi.org/simple/"),
+    ],
+)
 def test_redact_value(value: str, expected: str) -> None:
     assert redact_value(value) == expected
 
 
-@pytest.mark.parametrize("source,found", [
-    ('API_KEY = "abcd1234efgh"', True),
-    ("conn = psycopg.connect('postgresql://ana:hunter2@db/ml')", True),
-    ('token = "ghp_' + "a" * 36 + '"', True),
-    ("key = 'AKIA" + "A" * 16 + "'", True),
-    ("password = os.environ['PW']", False),
-    ("alpha = 0.5\nmodel.fit(X, y)", False),
-])
+@pytest.mark.parametrize(
+    "source,found",
+    [
+        ('API_KEY = "abcd1234efgh"', True),
+        ("conn = psycopg.connect('postgresql://ana:hunter2@db/ml')", True),
+        ('token = "ghp_' + "a" * 36 + '"', True),
+        ("key = 'AKIA" + "A" * 16 + "'", True),
+        ("password = os.environ['PW']", False),
+        ("alpha = 0.5\nmodel.fit(X, y)", False),
+    ],
+)
 def test_credential_in_code(source: str, found: bool) -> None:
     assert (credential_in_code(source) is not None) is found

@@ -48,8 +48,9 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         cells.append(f"nbtrace.log_artifact('big.bin', name={name!r})")
     cells.append("%end_run")
     data_dir = work / "jupyter-data"
-    nb = run_notebook(cells, db, work, allow_errors=True, timeout=300,
-                      env={"JUPYTER_DATA_DIR": str(data_dir)})
+    nb = run_notebook(
+        cells, db, work, allow_errors=True, timeout=300, env={"JUPYTER_DATA_DIR": str(data_dir)}
+    )
     store = open_store(db)
     rid = store.list_runs()[0][0]["id"]
     store.close()
@@ -94,11 +95,22 @@ async def test_server_streams_to_three_clients(jp_fetch: Any, big: dict[str, Any
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        responses = await asyncio.gather(*(
-            jp_fetch("nbtrace", "api", "runs", big["id"], "artifacts", "models", "big.bin",
-                     streaming_callback=d.update, request_timeout=300)
-            for d in digests
-        ))
+        responses = await asyncio.gather(
+            *(
+                jp_fetch(
+                    "nbtrace",
+                    "api",
+                    "runs",
+                    big["id"],
+                    "artifacts",
+                    "models",
+                    "big.bin",
+                    streaming_callback=d.update,
+                    request_timeout=300,
+                )
+                for d in digests
+            )
+        )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -62,8 +62,11 @@ async def test_patch_refuses_what_the_kernel_refuses(
 
 
 async def test_patch_accepts_what_the_kernel_accepts(jp_fetch: Any, run_id: str) -> None:
-    body = {"name": "Réglage α=0.5 (2ᵉ essai)", "tags": {"stage": "dev\u00a01"},
-            "note": "line one\nline two\ttabbed " + "n" * 60_000}
+    body = {
+        "name": "Réglage α=0.5 (2ᵉ essai)",
+        "tags": {"stage": "dev\u00a01"},
+        "note": "line one\nline two\ttabbed " + "n" * 60_000,
+    }
     code, run, resp = await fetch_json(jp_fetch, "runs", run_id, **_patch(json.dumps(body)))
     assert code == 200, run
     check_openapi(resp, "PATCH", f"/runs/{run_id}", body=body)

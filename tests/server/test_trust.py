@@ -129,7 +129,10 @@ async def test_a_source_changed_after_recording_is_never_replayed(
 def test_a_verdict_with_other_code_is_never_reproduced() -> None:
     original = {"id": "a", "metrics": {"score": 5.0}, "environment": {}}
     new = {
-        "id": "b", "metrics": {"score": 5.0}, "environment": {}, "position": {"last_seq": 2},
+        "id": "b",
+        "metrics": {"score": 5.0},
+        "environment": {},
+        "position": {"last_seq": 2},
         "cells": [{"seq": 1, "sha256": "1" * 64}, {"seq": 2, "sha256": "3" * 64}],
     }
     v = make_verdict(original, new, ["1" * 64, "2" * 64])
@@ -145,13 +148,23 @@ def test_cli_rerun_needs_trust(recorded: dict[str, Any], tmp_path: Path) -> None
     store.close()
     exe = str(Path(sys.executable).parent / "nbtrace")
     env = {k: v for k, v in os.environ.items() if k != "NBTRACE_DB"}
-    proc = subprocess.run([exe, "rerun", recorded["det"], "--db", db, "--json"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [exe, "rerun", recorded["det"], "--db", db, "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 1 and proc.stdout == ""
     err = proc.stderr.strip()
     assert err.startswith("nbtrace: error:") and "mallory@" in err and "--trust" in err, err
     assert "\n" not in err
-    proc = subprocess.run([exe, "rerun", recorded["det"], "--db", db, "--json", "--trust"],
-                          capture_output=True, text=True, env=env, timeout=180)
+    proc = subprocess.run(
+        [exe, "rerun", recorded["det"], "--db", db, "--json", "--trust"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["verdict"]["status"] == "reproduced"

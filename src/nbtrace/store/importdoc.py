@@ -154,7 +154,11 @@ def _check_run(run: dict[str, Any], run_columns: tuple[str, ...]) -> None:
 
 _KNOWN_RUN = frozenset(
     ("id", "name", "experiment", "status", "started_at", "note")
-    + _RUN_TEXT + _RUN_HASH + _RUN_INT + _RUN_TIME + _JSON_OBJECT_COLUMNS
+    + _RUN_TEXT
+    + _RUN_HASH
+    + _RUN_INT
+    + _RUN_TIME
+    + _JSON_OBJECT_COLUMNS
     + ("kernel_id", "parent")
 )
 
@@ -300,16 +304,12 @@ def _time(value: Any, where: str) -> None:
 
 def _hex(value: Any, where: str) -> None:
     if not (
-        isinstance(value, str)
-        and len(value) == 64
-        and all(c in "0123456789abcdef" for c in value)
+        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
     ):
         raise _Bad(where, "must be a sha256 (64 lower-case hex digits)")
 
 
-def _text(
-    value: Any, where: str, limit: int, required: bool = False, nul_ok: bool = False
-) -> None:
+def _text(value: Any, where: str, limit: int, required: bool = False, nul_ok: bool = False) -> None:
     if value is None and not required:
         return
     problem = value_problem("text", value, limit)
@@ -317,9 +317,7 @@ def _text(
         raise _Bad(where, problem)
 
 
-def _json_text(
-    value: Any, where: str, want: type | None = None, limit: int = MAX_JSON
-) -> Any:
+def _json_text(value: Any, where: str, want: type | None = None, limit: int = MAX_JSON) -> Any:
     _text(value, where, limit, required=True)
     try:
         parsed = json.loads(value, parse_constant=_constant)
