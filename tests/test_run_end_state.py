@@ -108,3 +108,38 @@ def test_git_state_of_a_run_in_the_last_cells_is_written(tmp_path: Path) -> None
     run_notebook(["%load_ext nbtrace", "%track_run late", "x = 1"], db, work, env=env)
     run = _runs(db)["late"]
     assert run["git"] is not None and run["git"]["branch"] == "main", run["git"]
+
+
+def test_a_pid_reused_by_a_later_process_does_not_keep_a_run_running(tmp_path: Path) -> None:
+    """The kernel died long ago and its pid now belongs to a process started after the run."""
+    import socket
+    import time
+
+    store = open_store(str(tmp_path / "runs.db"))
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        then = time.time() - 3600
+        store.apply(
+            [
+                (
+                    "run_start",
+                    {
+                        "id": "5eed5eed5eed",
+                        "name": "old",
+                        "status": "running",
+                        "started_at": then,
+                        "heartbeat_at": then,
+                        "user_name": "u",
+                        "host": socket.gethostname(),
+                        "pid": other.pid,
+                    },
+                )
+            ]
+        )
+        assert store.reap() == 1
+        assert store.get_run("5eed5eed5eed")["status"] == "crashed"
+        store.delete_run("5eed5eed5eed")  # and it can be deleted
+    finally:
+        other.kill()
+        other.wait()
+        store.close()

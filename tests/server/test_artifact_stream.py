@@ -119,3 +119,14 @@ async def test_server_streams_to_three_clients(jp_fetch: Any, big: dict[str, Any
         assert resp.headers["Content-Length"] == str(SIZE)
         assert resp.headers["Content-Disposition"].startswith("attachment")
     assert peak < SIZE // 2, f"the server held {peak / MB:.0f} MB for three downloads"
+
+
+async def test_a_current_copy_is_not_sent_again(jp_fetch: Any, big: dict[str, Any]) -> None:
+    from .conftest import check_openapi
+
+    path = ("nbtrace", "api", "runs", big["id"], "artifacts", "models", "big.bin")
+    resp = await jp_fetch(
+        *path, headers={"If-None-Match": f'"{big["sha"]}"'}, raise_error=False
+    )
+    assert resp.code == 304 and not resp.body
+    check_openapi(resp, "GET", f"/runs/{big['id']}/artifacts/models%2Fbig.bin")

@@ -120,11 +120,13 @@ def _loads(text: str | None, default: Any = None) -> Any:
     return json.loads(text) if text else default
 
 
-def pid_alive(pid: int | None) -> bool:
+def pid_alive(pid: int | None, since: float | None = None) -> bool:
     """Whether process ``pid`` runs on this host (permission errors mean it does).
 
     A zombie (a killed kernel its parent has not reaped yet) still answers ``kill(pid, 0)``
     but will never write again: on Linux its ``/proc`` state ``Z`` (or ``X``) counts as dead.
+    With ``since`` (when the run started), a process that started later is another one that
+    reused the dead kernel's pid: dead too.
     """
     if not pid:
         return False
@@ -136,18 +138,41 @@ def pid_alive(pid: int | None) -> bool:
         return True
     except OSError:
         return False
-    return not _zombie(pid)
+    return not _gone(pid, since)
 
 
-def _zombie(pid: int) -> bool:
+def _gone(pid: int, since: float | None) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return False  # no /proc (macOS) or gone meanwhile: trust kill(0)
-    # "pid (comm) S ...": comm may hold spaces and parentheses; the state follows the last ")".
-    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
-    return state in (b"Z", b"X")
+    # "pid (comm) S ...": comm may hold spaces and parentheses; fields follow the last ")".
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if fields[:1] in ([b"Z"], [b"X"]):
+        return True
+    if since is None or len(fields) < 20:
+        return False
+    started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return started > since + 2.0  # 2 s: clock ticks and rounding, never a real kernel
+
+
+_BOOT: list[float] = []
+
+
+def _boot_time() -> float:
+    if not _BOOT:
+        value = 0.0
+        try:
+            with open("/proc/stat", "rb") as f:
+                for line in f:
+                    if line.startswith(b"btime "):
+                        value = float(line.split()[1])
+                        break
+        except OSError:
+            pass
+        _BOOT.append(value)
+    return _BOOT[0]
 
 
 class Backend(ABC):
@@ -435,7 +460,7 @@ class SQLStore(Store):
         dead = []
         for run_id, host, pid, hb, started in running:
             if host == self.host and pid:
-                alive = pid == os.getpid() or pid_alive(pid)
+                alive = pid == os.getpid() or pid_alive(pid, since=started)
             else:
                 alive = (hb or started) > now - self.heartbeat_timeout
             if not alive:
