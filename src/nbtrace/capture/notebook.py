@@ -119,13 +119,20 @@ def notebook_cell_hashes(path: str | os.PathLike[str]) -> list[str]:
     return list(hashes)
 
 
+#: Largest notebook file :func:`code_cell_sources` reads.
+MAX_SCANNED_BYTES = 8 * 2**20
+
+
 def code_cell_sources(path: str | os.PathLike[str]) -> list[str]:
     """The sources of the code cells of the saved notebook at ``path`` (``[]`` if unreadable).
 
     Read once at ``%load_ext`` (to warn about credentials in cells that will be recorded), so
-    not cached.
+    not cached; a file over :data:`MAX_SCANNED_BYTES` (outputs, mostly) is not read, to keep
+    ``%load_ext`` fast.
     """
     try:
+        if os.path.getsize(os.fspath(path)) > MAX_SCANNED_BYTES:
+            return []
         with open(os.fspath(path), encoding="utf-8") as f:
             nb = json.load(f)
     except (OSError, ValueError, RecursionError):
