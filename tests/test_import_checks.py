@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -206,7 +207,7 @@ MALFORMED = [
     (("params", 0, 1), "[" * 100_000 + "]" * 100_000, "params[0][1]"),
     (("params", 0, 0), "a\nb", "params[0][0]"),
     (("tags", 0, 0), "st\u202eage", "tags[0][0]"),
-    (("tags", 0, 1), "dev\x00", "tags[0][1]"),
+    (("tags", 0, 1), "dev\udfff", "tags[0][1]"),
     (("artifacts", 0, 0), "model\r\n.bin", "artifacts[0][0]"),
     (("artifacts", 0, 0), "../escape", "artifacts[0][0]"),
     (("cells", 0, 0), "one", "cells[0][0]"),
@@ -237,7 +238,16 @@ def test_a_document_cannot_rewrite_this_stores_kernel_history(
 
 def test_an_imported_running_run_can_be_deleted(store: Store, exported: dict[str, Any]) -> None:
     doc = copy.deepcopy(exported)
-    doc["run"].update(status="running", ended_at=None, pid=1, host=socket.gethostname())
+    # pid 1 on this host, started after it: the run reads as alive here, so never reaped.
+    now = time.time()
+    doc["run"].update(
+        status="running",
+        ended_at=None,
+        pid=1,
+        host=socket.gethostname(),
+        started_at=now,
+        heartbeat_at=now,
+    )
     assert store.import_run(doc) is True
     assert store.get_run("a77ac4")["status"] == "running"  # pid 1 lives: never reaped
     store.delete_run("a77ac4")

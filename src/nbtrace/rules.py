@@ -42,15 +42,15 @@ def name_problem(kind: str, name: Any, limit: int = MAX_NAME) -> str | None:
 def value_problem(kind: str, value: Any, limit: int = MAX_VALUE) -> str | None:
     """Why ``value`` is not a storable ``kind`` text (tag value, note), or None.
 
-    Values may hold newlines and any printable text, but not NUL (PostgreSQL text cannot hold
-    it) nor lone surrogates (not UTF-8), and not more than ``limit`` characters.
+    Values may hold any text the kernel accepts in a tag value (newlines, NUL: PostgreSQL
+    stores it as U+FFFD), but not lone surrogates, which are not UTF-8 (the kernel's writer
+    replaces them; an edit is refused instead of failing), and not more than ``limit``
+    characters.
     """
     if not isinstance(value, str):
         return f"{kind} must be a string, not {type(value).__name__}"
     if len(value) > limit:
         return f"{kind} is {len(value)} characters long; the limit is {limit}"
-    if "\x00" in value:
-        return f"{kind} contains a NUL character"
     if not _encodable(value):
         return f"{kind} contains characters that cannot be encoded as UTF-8 (lone surrogates)"
     return None

@@ -213,7 +213,7 @@ def _check_sources(sources: Any) -> None:
     for sha, src in _obj(sources, "sources").items():
         w = f"sources[{one_line(sha, 70)!r}]"
         _hex(sha, w)
-        _text(src, w, MAX_CONTENT, required=True, nul_ok=True)
+        _text(src, w, MAX_CONTENT, required=True)
         if sha256_text(src) != sha:
             raise _Bad(w, "the source does not hash to its sha256")
 
@@ -309,12 +309,10 @@ def _hex(value: Any, where: str) -> None:
         raise _Bad(where, "must be a sha256 (64 lower-case hex digits)")
 
 
-def _text(value: Any, where: str, limit: int, required: bool = False, nul_ok: bool = False) -> None:
+def _text(value: Any, where: str, limit: int, required: bool = False) -> None:
     if value is None and not required:
         return
-    problem = value_problem("text", value, limit)
-    if problem and not (nul_ok and problem.endswith("NUL character")):
-        raise _Bad(where, problem)
+    _problem(value_problem("text", value, limit), where)
 
 
 def _json_text(value: Any, where: str, want: type | None = None, limit: int = MAX_JSON) -> Any:
