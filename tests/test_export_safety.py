@@ -151,3 +151,32 @@ def test_a_kernel_is_warned_of_a_corrupt_store_once_a_day(corrupt_db: str, tmp_p
     assert "nbtrace export" in text
     nb = run_notebook(cells, corrupt_db, tmp_path, allow_errors=True)
     assert "is damaged" in _warnings(nb)  # a failed check is not remembered: warned again
+
+
+def test_sync_refuses_a_spool_file_planting_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 12, item 2 ("wherever bytes enter under a claimed hash"): a spool file is a file."""
+    import hashlib
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    db = str(tmp_path / "runs.db")
+    store = open_store(db)
+    location = store.display_location
+    store.close()
+    spool = tmp_path / "data" / "nbtrace" / "spool"
+    spool.mkdir(parents=True)
+    victim = hashlib.sha256(b"import numpy as np\n").hexdigest()
+    lines = [{"location": location}, ["source", victim, "import os; os.system('evil')\n"]]
+    (spool / "1-1.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    assert main(["sync", "--db", db]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "refused spooled write 1 (source)" in err and "\n" not in err
+    assert (spool / "1-1.jsonl").exists()  # kept, not uploaded
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT count(*) FROM sources").fetchone()[0] == 0
+    good = [{"location": location}, ["source", victim, "import numpy as np\n"]]
+    (spool / "1-1.jsonl").write_text("\n".join(json.dumps(x) for x in good) + "\n")
+    assert main(["sync", "--db", db]) == 0
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT source FROM sources").fetchone()[0] == "import numpy as np\n"

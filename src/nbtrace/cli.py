@@ -550,10 +550,12 @@ def _check_import(docs: list[Any]) -> None:
 
 def cmd_sync(args: argparse.Namespace) -> int:
     from .config import jupyter_data_dir
+    from .store.importdoc import CheckedWrites
     from .writer import sync_spool
 
     store = _store(args)
-    files, ops = sync_spool(store, jupyter_data_dir() / "nbtrace" / "spool", store.display_location)
+    spool = jupyter_data_dir() / "nbtrace" / "spool"
+    files, ops = sync_spool(CheckedWrites(store), spool, store.display_location)
     if args.json:
         _emit_json({"files": files, "writes": ops})
     else:

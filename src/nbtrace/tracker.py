@@ -532,11 +532,14 @@ class Tracker:
 
     # ------------------------------------------------------------------ lifecycle
     def _sync_spool(self, spool: Path) -> None:
+        from .store.importdoc import CheckedWrites
         from .writer import sync_spool
 
         try:
-            files, ops = sync_spool(self.store, spool, self.store.display_location)
-        except NBTraceError:
+            files, ops = sync_spool(CheckedWrites(self.store), spool, self.store.display_location)
+        except NBTraceError as exc:
+            if "refused" in str(exc):
+                self.warn(f"nbtrace: a spool file in {spool} was not uploaded: {exc}")
             return
         if files:
             self.warn(f"nbtrace: uploaded {ops} writes saved by an earlier session")

@@ -328,3 +328,60 @@ def _json_text(value: Any, where: str, want: type | None = None, limit: int = MA
 
 def _constant(name: str) -> float:
     return float(name.replace("Infinity", "inf"))
+
+
+# ------------------------------------------------------------------ ops from files
+def check_content_ops(ops: list[tuple], what: str = "spooled write") -> None:
+    """Raise :class:`UsageError` when a content-addressed op's bytes do not hash to its key.
+
+    For ops read back from a file (``nbtrace sync`` of a spool file): a file is anyone's text,
+    and a ``source``/``blob``/``packages``/``artifact``/``artifact_file`` op stores bytes under
+    the hash it claims, for good. Ops a kernel makes in memory are not re-checked (they were
+    hashed from the bytes themselves, and the hot path must not pay twice).
+    """
+    for i, op in enumerate(ops):
+        kind = op[0] if op else None
+        try:
+            ok = _op_hash_ok(op)
+        except (TypeError, ValueError, IndexError, RecursionError, OSError):
+            ok = False
+        if not ok:
+            raise UsageError(
+                f"refused {what} {i + 1} ({one_line(kind, 20)}): its content does not hash to"
+                " its key"
+            )
+
+
+def _op_hash_ok(op: tuple) -> bool:
+    kind = op[0]
+    if kind == "source":
+        return sha256_text(op[2]) == op[1]
+    if kind == "blob":
+        return stable_hash([op[2], json.loads(op[3])]) == op[1]
+    if kind == "packages":
+        return stable_hash(sorted(tuple(p) for p in op[2])) == op[1]
+    if kind == "artifact":
+        return hashlib.sha256(op[5]).hexdigest() == op[3] and len(op[5]) == op[4]
+    if kind == "artifact_file":
+        h, size = hashlib.sha256(), 0
+        with open(op[5], "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+                size += len(chunk)
+        return h.hexdigest() == op[3] and size == op[4]
+    return True
+
+
+class CheckedWrites:
+    """A store whose :meth:`apply` first runs :func:`check_content_ops` (for ops from files)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def apply(self, ops: Any) -> None:
+        ops = list(ops)
+        check_content_ops(ops)
+        self._store.apply(ops)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
