@@ -20,8 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,6 +244,8 @@ def _import_run(
     for name, data in _artifacts(client, run):
         ops.append(("artifact", rid, name, hashlib.sha256(data).hexdigest(), len(data), data))
         summary.artifacts += 1
+    # The trust rule of re-execution: an imported run's code is someone else's.
+    ops.append(("import_mark", rid, time.time(), _user(), socket.gethostname()))
     store.apply(ops)
     tables.set_io(store, rid, io)
 
@@ -263,6 +267,15 @@ def _check_keys(rid: str, run: Any) -> None:
             check_name("metric", key)
     except UsageError as exc:
         raise UsageError(f"MLflow run {rid}: {exc}") from None
+
+
+def _user() -> str | None:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        return None
 
 
 def _git_blob(tags: dict[str, str]) -> dict[str, Any] | None:
