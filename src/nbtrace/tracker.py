@@ -644,11 +644,15 @@ class Tracker:
     def log_dataset(self, name: str, digest: str) -> dict[str, Any]:
         """Record an in-memory data set (MLflow's ``Dataset``: a name and a digest) as an
         input of the active run; a file is recorded by :meth:`log_input` instead."""
+        from .capture.hashing import sha256_text
+
         run = self._require_run()
         key = f"dataset:{one_line(name, 200)}@{one_line(digest, 100)}"
+        # No file to hash: the fingerprint is the sha256 of the key (MLflow's digest in it).
+        sha = sha256_text(key)
         if not run.ghost:
-            self.writer.submit(("input", run.id, key, digest, 0))
-        return {"path": key, "sha256": digest, "size": 0}
+            self.writer.submit(("input", run.id, key, sha, 0))
+        return {"path": key, "sha256": sha, "size": 0}
 
     def log_input(self, path: str) -> dict[str, Any]:
         """Record a data file's fingerprint (sha256 and size) with the active run."""

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..capture.hashing import sha256_text
 from ..errors import NBTraceError, StoreError, UsageError, one_line
 from ..jsonutil import param_to_json
 from ..store.base import Op
@@ -237,7 +238,7 @@ def _import_run(
     for di in (run.inputs.dataset_inputs if run.inputs else []) or []:
         d = di.dataset
         key = f"dataset:{d.name}@{d.digest}"
-        ops.append(("input", rid, key, d.digest, 0))
+        ops.append(("input", rid, key, sha256_text(key), 0))
         io.append(
             (key, {"dataset": d.to_dictionary(), "tags": {t.key: t.value for t in di.tags or []}})
         )

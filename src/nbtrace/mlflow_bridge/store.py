@@ -571,7 +571,9 @@ def _dataset_fingerprint(d: Any, key: str) -> tuple[str, str, int]:
     if local is not None and local.is_file():
         sha, size = sha256_file(str(local))
         return str(local.resolve()), sha, size
-    return key, d.digest, 0
+    from ..capture.hashing import sha256_text
+
+    return key, sha256_text(key), 0
 
 
 def _max_metric_seq(store: Any, run_id: str) -> int:

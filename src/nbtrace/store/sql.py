@@ -1036,9 +1036,9 @@ def _import_ops(doc: dict[str, Any], row: dict[str, Any], known: dict[int, str])
         ops.append(("input", run_id, path, sha, size))
     for name, sha, size, data in doc.get("artifacts", []):
         ops.append(("artifact", run_id, name, sha, size, base64.b64decode(data)))
-    for key, data in doc.get("mlflow_io", []):
+    for key, data in _mlflow_rows(doc, "mlflow_io", 2):
         ops.append(("mlflow_io", run_id, key, data))
-    for model_id, exp_id, stage, data in doc.get("mlflow_models", []):
+    for model_id, exp_id, stage, data in _mlflow_rows(doc, "mlflow_models", 4):
         ops.append(("mlflow_model", model_id, exp_id, run_id, stage, data))
     try:
         user = getpass.getuser()
@@ -1046,6 +1046,28 @@ def _import_ops(doc: dict[str, Any], row: dict[str, Any], known: dict[int, str])
         user = None
     ops.append(("import_mark", run_id, time.time(), user, socket.gethostname()))
     return ops
+
+
+def _mlflow_rows(doc: dict[str, Any], section: str, width: int) -> list[list[str]]:
+    """The document's MLflow rows (dataset/model links, logged models), each ``width`` short
+    strings ending in a JSON object: anything else is refused before a write."""
+    rows = doc.get(section, [])
+    ok = isinstance(rows, list) and all(
+        isinstance(r, list)
+        and len(r) == width
+        and all(isinstance(v, str) and len(v) <= 1000 for v in r[:-1])
+        and isinstance(r[-1], str)
+        and len(r[-1]) <= 16 * 2**20
+        for r in rows
+    )
+    if ok:
+        try:
+            ok = all(isinstance(json.loads(r[-1]), dict) for r in rows)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise UsageError(f"refused import: {section} must be rows of text ending in a JSON object")
+    return rows
 
 
 def _read_chunks(f: Any) -> Iterator[bytes]:
