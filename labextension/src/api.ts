@@ -219,10 +219,19 @@ const FLOAT_MARK = '\u0000nbtrace-float:';
  * floating-point literals (`1.0`, not `1`): JavaScript has one number type, Python two, and
  * `alpha = 1` is not `alpha = 1.0` in the re-executed notebook.
  */
+/** Options of a re-execution beyond its parameters. */
+export interface IRerunOptions {
+  /** Replay N times and judge the original against the run-to-run noise. */
+  repeat?: number;
+  /** Replay with the recorded sources of the run's local modules. */
+  recordedModules?: boolean;
+}
+
 export function rerunBody(
   overrides: { [key: string]: JSONValue },
   floats: ReadonlySet<string> = new Set(),
-  kernelName?: string
+  kernelName?: string,
+  options: IRerunOptions = {}
 ): string {
   const marked: { [key: string]: JSONValue } = {};
   for (const [key, value] of Object.entries(overrides)) {
@@ -234,6 +243,12 @@ export function rerunBody(
   const body: { [key: string]: unknown } = { overrides: marked };
   if (kernelName) {
     body.kernel_name = kernelName;
+  }
+  if (options.repeat && options.repeat > 1) {
+    body.repeat = options.repeat;
+  }
+  if (options.recordedModules) {
+    body.recorded_modules = true;
   }
   return JSON.stringify(body).replace(/"\\u0000nbtrace-float:(-?\d+)"/g, '$1.0');
 }
@@ -247,11 +262,12 @@ export async function startRerun(
   id: string,
   overrides: { [key: string]: JSONValue },
   floats?: ReadonlySet<string>,
-  kernelName?: string
+  kernelName?: string,
+  options?: IRerunOptions
 ): Promise<string> {
   const answer = await requestAPI<{ job: string }>(`runs/${enc(id)}/rerun`, {
     method: 'POST',
-    body: rerunBody(overrides, floats, kernelName)
+    body: rerunBody(overrides, floats, kernelName, options)
   });
   return answer.job;
 }

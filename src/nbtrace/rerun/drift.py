@@ -123,7 +123,54 @@ def drift(
     if not exe:
         raise UsageError(f"the kernel {name!r} has no command to inspect")
     current = probe_interpreter(exe, getattr(spec, "env", None) or {})
-    return environment_drift(run.get("environment") or {}, current, name)
+    out = environment_drift(run.get("environment") or {}, current, name)
+    out.update(files_drift(store, run))
+    out["differs"] = bool(out["differs"] or out["inputs"] or out["modules"])
+    return out
+
+
+def files_drift(store: Store, run: Mapping[str, Any]) -> dict[str, Any]:
+    """Data files and local modules that changed or went missing since the run, and which
+    parameters an override can change (for the dialog).
+
+    ``inputs`` / ``modules``: ``[{"path", "recorded", "current", "declared"?, "diff"?}]``, with
+    ``current`` None for a file that is gone. Files are hashed as the kernel hashes them.
+    """
+    from ..capture.deps import file_fingerprint
+    from .causes import source_diff
+    from .overrides import overridability
+
+    inputs = []
+    for item in run.get("inputs") or []:
+        now = file_fingerprint(item["path"], limit=None if item.get("partial") else 1 << 62)
+        cur = now["sha256"] if now else None
+        if cur != item.get("sha256"):
+            inputs.append({"path": item["path"], "recorded": item.get("sha256"), "current": cur,
+                           "declared": bool(item.get("declared"))})
+    modules = []
+    for m in run.get("modules") or []:
+        now = file_fingerprint(m["path"], limit=1 << 62)
+        cur = now["sha256"] if now else None
+        if cur != m.get("sha256"):
+            entry: dict[str, Any] = {"path": m["path"], "recorded": m.get("sha256"),
+                                     "current": cur}
+            if cur is not None and m.get("stored"):
+                try:
+                    with open(m["path"], encoding="utf-8") as f:
+                        entry["diff"] = source_diff(store.source(m["sha256"]), f.read(),
+                                                    m["path"])
+                except (OSError, UnicodeDecodeError):
+                    pass
+            modules.append(entry)
+    pos = run.get("position") or {}
+    last = pos.get("last_seq")
+    cells = [c for c in run.get("cells") or [] if last is None or c["seq"] <= last]
+    return {"inputs": inputs, "modules": modules,
+            "parameters": overridability(cells, run.get("params") or {})}
+
+
+def _short(f: Mapping[str, Any]) -> str:
+    return str(f.get("recorded"))[:12]
 
 
 def format_drift(d: Mapping[str, Any], limit: int = 20) -> list[str]:
@@ -142,6 +189,17 @@ def format_drift(d: Mapping[str, Any], limit: int = 20) -> list[str]:
     lines.extend(items[:limit])
     if len(items) > limit:
         lines.append(f"... and {len(items) - limit} more package differences")
+    for kind in ("inputs", "modules"):
+        for f in d.get(kind) or []:
+            what = "data file" if kind == "inputs" else "module"
+            if f.get("current") is None:
+                lines.append(f"{what} {f['path']} is missing (recorded sha {_short(f)})")
+            else:
+                lines.append(f"{what} {f['path']} changed: sha {_short(f)} → "
+                             f"{str(f['current'])[:12]}")
+    for name, p in sorted((d.get("parameters") or {}).items()):
+        if not p.get("overridable"):
+            lines.append(f"parameter {name} is not overridable: {p.get('reason')}")
     if d.get("nbtrace_installed") is False:
         lines.append(f"nbtrace is not installed for kernel {d.get('kernel_name')}")
     return lines

@@ -23,6 +23,7 @@ Op shapes (first element names the op):
 ``("artifact", run_id, name, sha256, size, data_bytes)``
 ``("input", run_id, path, sha256, size)``
 ``("run_end", run_id, status, ended_at, last_seq, resources_json)``
+``("capture", ...)``, ``("output", ...)``, ``("param_delete", ...)``: see :mod:`.capture_sql`
 """
 
 from __future__ import annotations
@@ -123,6 +124,15 @@ class Store(ABC):
     @abstractmethod
     def list_jobs(self, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Job rows, newest first, optionally only those in ``states``."""
+
+    # --- what cells displayed and the modules they imported (issue 10) ---------------------------
+    def image(self, sha256: str) -> dict[str, Any] | None:
+        """``{"mime", "b64"}`` of an image a cell displayed, when it was kept."""
+        return None
+
+    def source(self, sha256: str) -> str | None:
+        """A stored source text (a cell's or a local module's) by its sha256."""
+        return None
 
     @abstractmethod
     def close(self) -> None:

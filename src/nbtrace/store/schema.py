@@ -150,6 +150,32 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state)",
         ],
     ),
+    (
+        # What a run depended on and what its cells showed (issue 10): one row per run pointing
+        # at content-addressed blobs (local modules, data files read, determinism settings),
+        # the imported modules taken at the run's end, and one row per executed cell with its
+        # output fingerprint. New tables rather than new ``runs`` columns: the runs row stays
+        # as it is written by a loop's batch (no UPDATE per run), and export/import can name
+        # the new parts as new keys.
+        "0003_verdict",
+        [
+            """CREATE TABLE IF NOT EXISTS run_capture (
+                run_id TEXT PRIMARY KEY,
+                modules_hash TEXT,
+                inputs_hash TEXT,
+                determinism_hash TEXT,
+                imported TEXT
+            )""",
+            """CREATE TABLE IF NOT EXISTS cell_outputs (
+                kernel_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                fingerprint TEXT NOT NULL,
+                excerpt TEXT,
+                data TEXT NOT NULL,
+                PRIMARY KEY (kernel_id, seq)
+            )""",
+        ],
+    ),
 ]
 
 DIALECT_TYPES = {
