@@ -544,7 +544,12 @@ class Tracker:
         if not p.is_file():
             raise UsageError(f"no such file: {one_line(path, 200)}")
         name = check_name("artifact", name or p.name, 1000)
+        from .capture import deps
+
+        known = deps.was_read(str(p.resolve()))
         data = p.read_bytes()
+        if not known:
+            deps.forget_read(str(p.resolve()))  # an artifact the run wrote is not its input
         import hashlib
 
         sha = hashlib.sha256(data).hexdigest()

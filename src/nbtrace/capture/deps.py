@@ -85,6 +85,18 @@ def reads_snapshot() -> list[str]:
     return list(_reads)
 
 
+def was_read(path: str) -> bool:
+    """Whether ``path`` (absolute) was opened for reading so far."""
+    return path in _reads
+
+
+def forget_read(path: str) -> None:
+    """Drop ``path`` from the reads (nbtrace's own read of an artifact it stores)."""
+    _reads.pop(path, None)
+    if os.path.realpath(path) != path:
+        _reads.pop(os.path.realpath(path), None)
+
+
 def read_count() -> int:
     """How many distinct paths were opened for reading (cheap change detector)."""
     return len(_reads)

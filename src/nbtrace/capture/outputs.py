@@ -50,7 +50,7 @@ _RULES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?\b"), "<time>"),
     (
         re.compile(
-            r"\b\d+(?:\.\d+)?\s?(?:ns|µs|us|ms|msec|sec|seconds?|secs|minutes?|mins?)\b"
+            r"\b\d+(?:\.\d+)?\s?(?:ns|µs|us|ms|msec|s|sec|seconds?|secs|minutes?|mins?)\b"
             r"|\b\d+(?:\.\d+)?s\b"
         ),
         "<duration>",

@@ -184,7 +184,7 @@ def _drop_false_claims(store: Store, run_id: str, overrides: Mapping[str, Any],
 
     The parameter is removed from the new run and a tag says what was asked for.
     """
-    names = sorted(k for k in overrides if k in params)
+    names = sorted(k for k in overrides if k in params and params[k] != overrides[k])
     asked = ", ".join(f"{k}={json.dumps(overrides[k], default=str)}" for k in names)
     store.apply([("param_delete", run_id, k) for k in names]
                 + [("tag", run_id, "nbtrace.override_without_effect", asked)])

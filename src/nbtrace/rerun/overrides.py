@@ -39,8 +39,13 @@ class Site:
     first_line: str
 
 
-def _mask(source: str) -> tuple[str, list[tuple[int, list[str]]]]:
-    """Python parseable source, and the names each ``%log_param`` line assigns."""
+_IDENT = re.compile(r"[A-Za-z_]\w*")
+
+
+def _mask(source: str) -> tuple[str, list[tuple[int, list[str]]], list[tuple[int, set[str]]]]:
+    """Python parseable source, the names each ``%log_param`` line assigns, and the names
+    other magic lines mention (``%log_metric score=alpha * 10`` reads ``alpha``)."""
+    reads: list[tuple[int, set[str]]] = []
     lines = source.splitlines()
     if lines and lines[0].lstrip().startswith("%%"):
         lines = ["pass"] + lines[1:]
@@ -54,13 +59,19 @@ def _mask(source: str) -> tuple[str, list[tuple[int, list[str]]]]:
                                        m.group(2).strip())]
             assigns.append((n, [x for x in names if x.isidentifier()]))
         mm = _MAGIC.match(line)
+        if mm and not m:
+            reads.append((n, set(_IDENT.findall(line.lstrip()[1:]))))
         out.append(f"{mm.group(1)}pass" if mm else line)
-    return "\n".join(out), assigns
+    return "\n".join(out), assigns, reads
 
 
-def _loads_after(trees: Sequence[ast.AST | None], pos: int, line: int, name: str) -> bool:
+def _loads_after(trees: Sequence[ast.AST | None], pos: int, line: int, name: str,
+                 magic_reads: Sequence[list[tuple[int, set[str]]]] = ()) -> bool:
     """Whether ``name`` is read after line ``line`` of cell ``pos`` (1-based) or in a later
-    cell."""
+    cell (in code, or in a magic line's expression)."""
+    for p, reads in enumerate(magic_reads, start=1):
+        if p >= pos and any(name in names and (p > pos or n > line) for n, names in reads):
+            return True
     for p, tree in enumerate(trees, start=1):
         if tree is None or p < pos:
             continue
@@ -94,7 +105,7 @@ def _assigned_names(parent: ast.AST | None) -> list[str]:
 
 
 def _sites_in_cell(tree: ast.AST, trees: Sequence[ast.AST | None], pos: int,
-                   param: str) -> list[tuple[int, bool, str]]:
+                   param: str, magic_reads: Sequence[Any]) -> list[tuple[int, bool, str]]:
     parents: dict[ast.AST, ast.AST] = {}
     for node in ast.walk(tree):
         for child in ast.iter_child_nodes(node):
@@ -114,7 +125,7 @@ def _sites_in_cell(tree: ast.AST, trees: Sequence[ast.AST | None], pos: int,
             continue
         names = _assigned_names(parent)
         if kind == "one" and names:
-            used = any(_loads_after(trees, pos, node.lineno, n) for n in names)
+            used = any(_loads_after(trees, pos, node.lineno, n, magic_reads) for n in names)
             found.append((node.lineno, used, "" if used else
                           f"the value {fn} returns ({names[0]}) is not used after it is logged"))
         else:
@@ -126,23 +137,24 @@ def find_sites(cells: Sequence[Mapping[str, Any]], param: str) -> list[Site]:
     """Every place the replayed ``cells`` (``{"seq", "source"}``) log ``param``."""
     masked = [_mask(c.get("source") or "") for c in cells]
     trees: list[ast.AST | None] = []
-    for src, _ in masked:
+    magic_reads = [r for _, _, r in masked]
+    for src, _, _ in masked:
         try:
             trees.append(ast.parse(src))
         except (SyntaxError, ValueError):
             trees.append(None)
     sites = []
-    for pos, (cell, (_, assigns), tree) in enumerate(zip(cells, masked, trees), start=1):
+    for pos, (cell, (_, assigns, _r), tree) in enumerate(zip(cells, masked, trees), start=1):
         source = cell.get("source") or ""
         first = next((ln for ln in source.splitlines() if ln.strip()), "")
         for line, names in assigns:
             if param in names:
-                used = _loads_after(trees, pos, line, param)
+                used = _loads_after(trees, pos, line, param, magic_reads)
                 sites.append(Site(pos, cell.get("seq"), line, used, "" if used else
                                   f"%log_param assigns {param} but nothing reads it afterwards",
                                   first[:80]))
         if tree is not None:
-            for line, ok, reason in _sites_in_cell(tree, trees, pos, param):
+            for line, ok, reason in _sites_in_cell(tree, trees, pos, param, magic_reads):
                 sites.append(Site(pos, cell.get("seq"), line, ok, reason, first[:80]))
     return sites
 

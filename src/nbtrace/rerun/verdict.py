@@ -143,6 +143,10 @@ def _judge(
                              "diverged" if artifacts else "reproduced",
                              *series.values())
     unchanged = j.worst(status, results_status) != "diverged"
+    # Inherited overrides (re-executing a re-execution) equal the run's own params: they ask
+    # for no change, so they cannot be "without effect".
+    changes = {k: v for k, v in overrides.items()
+               if (original.get("params") or {}).get(k) != v}
     status = j.worst(status, results_status, "diverged" if params else "reproduced")
     return {
         "status": status,
@@ -155,6 +159,6 @@ def _judge(
         "first_divergence": j.first_divergence(outputs, original, new, image),
         "artifacts": artifacts,
         "params": params,
-        "causes": c.all_causes(original, new, replayed, new_cells, overrides, source),
-        "override_without_effect": bool(overrides) and unchanged,
+        "causes": c.all_causes(original, new, replayed, new_cells, changes, source),
+        "override_without_effect": bool(changes) and unchanged,
     }
