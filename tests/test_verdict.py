@@ -57,9 +57,13 @@ def test_fresh_randomness_without_metrics_is_not_reproduced(tmp_path: Path) -> N
         "%load_ext nbtrace",
         "import os, nbtrace\nprint('setup done')",
         "%%track_run noisy\nprint(os.urandom(8).hex())",
-        "print('after')",
+        # while the kernel is still open, the run cell's outputs are already in the store
+        "rid = nbtrace.runs()[0]['id'] if isinstance(nbtrace.runs(), list) else"
+        " nbtrace.runs()['id'][0]\nouts = nbtrace.api.tracker().store.get_run(rid)['outputs']\n"
+        "print('sealed', [len(o['excerpt']) for o in outs if o['seq'] == 3])",
     ])
     assert run["metrics"] == {}
+    assert "sealed [16]" in run["_nb"].cells[3].outputs[0]["text"]
     v = rerun(db, run["id"])["verdict"]
     assert v["status"] == "diverged"
     fd = v["first_divergence"]

@@ -215,6 +215,10 @@ class Tracker:
         if error and getattr(self, "_last_cell", None):
             seq, count, cell_id, sha = self._last_cell
             self.writer.submit(("cell", self.kernel_id, seq, count, cell_id, sha, 1))
+        # The cell's outputs are complete here (stream writes are seen as they happen, figures
+        # are shown before post_run_cell): sealed now, a re-execution of a run that ended in the
+        # notebook's last cell can compare them while its kernel is still open.
+        self._seal_outputs()
         self.flush()
 
     def flush(self) -> bool:

@@ -135,6 +135,8 @@ class Excluder:
         self.prefixes = _excluded_prefixes(extra_dirs)
         self.files = {os.path.abspath(f) for f in extra_files if f}
         self._cache: dict[str, bool] = {}
+        #: (module name, id(module)) → its local file or None: most modules never change.
+        self.modules: dict[tuple[str, int], str | None] = {}
 
     def excluded(self, path: str) -> bool:
         hit = self._cache.get(path)
@@ -226,15 +228,13 @@ def local_modules(
     stdlib = getattr(sys, "stdlib_module_names", frozenset())
     found: dict[str, dict[str, Any]] = {}
     sources: dict[str, str] = {}
+    seen = excluder.modules
     for name, module in modules:
-        ns = getattr(module, "__dict__", None)
-        if not isinstance(ns, dict) or name.split(".", 1)[0] in stdlib:
-            continue
-        f = ns.get("__file__")
-        if not isinstance(f, str) or not f.endswith(".py"):
-            continue
-        path = os.path.abspath(f)
-        if path in found or excluder.excluded(path) or name.startswith("nbtrace"):
+        key = (name, id(module))
+        path = seen.get(key, "")
+        if path == "":
+            path = seen[key] = _local_path(name, module, stdlib, excluder)
+        if path is None or path in found:
             continue
         entry = _module_entry(name, path, sources)
         if entry is not None:
@@ -242,7 +242,40 @@ def local_modules(
     return sorted(found.values(), key=lambda d: d["path"]), sources
 
 
+def _local_path(name: str, module: Any, stdlib: Any, excluder: "Excluder") -> str | None:
+    """The file of a module that is the user's own code, else None (cached by the caller)."""
+    ns = getattr(module, "__dict__", None)
+    if not isinstance(ns, dict) or name.split(".", 1)[0] in stdlib:
+        return None
+    f = ns.get("__file__")
+    if not isinstance(f, str) or not f.endswith(".py") or name.startswith("nbtrace"):
+        return None
+    path = os.path.abspath(f)
+    return None if excluder.excluded(path) else path
+
+
+_entries: dict[tuple[str, str, int, int], tuple[dict[str, Any], str | None]] = {}
+
+
 def _module_entry(name: str, path: str, sources: dict[str, str]) -> dict[str, Any] | None:
+    """A module's entry, re-read only when its file's size or mtime changed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    key = (name, path, st.st_size, st.st_mtime_ns)
+    hit = _entries.get(key)
+    if hit is None:
+        entry = _read_module(name, path, sources)
+        if entry is None:
+            return None
+        hit = _entries[key] = (entry, sources.get(entry["sha256"]))
+    elif hit[1] is not None:
+        sources[hit[0]["sha256"]] = hit[1]
+    return dict(hit[0])
+
+
+def _read_module(name: str, path: str, sources: dict[str, str]) -> dict[str, Any] | None:
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as fh:
@@ -264,6 +297,26 @@ def _module_entry(name: str, path: str, sources: dict[str, str]) -> dict[str, An
 
 
 # ------------------------------------------------------------------------- determinism
+_pools: dict[Any, Any] = {}
+_NATIVE = ("numpy", "scipy", "sklearn", "torch", "mkl", "threadpoolctl", "xgboost", "lightgbm")
+
+
+def _threadpools(tpc: Any, modules: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """threadpoolctl's report (~20 ms: it inspects every loaded library), asked again only when
+    a library that brings its own thread pool was imported since."""
+    key = tuple(n for n in _NATIVE if n in modules)
+    if key not in _pools:
+        try:
+            _pools.clear()
+            _pools[key] = [
+                {k: i.get(k) for k in ("user_api", "internal_api", "num_threads", "version")}
+                for i in tpc.threadpool_info()
+            ]
+        except Exception:  # noqa: BLE001 - a broken BLAS probe must not break the capture
+            return None
+    return _pools[key]
+
+
 def determinism(modules: dict[str, Any]) -> dict[str, Any]:
     """Env values and framework switches in force (``modules``: a ``sys.modules`` copy).
 
@@ -274,13 +327,9 @@ def determinism(modules: dict[str, Any]) -> dict[str, Any]:
                            "hash_randomization": bool(sys.flags.hash_randomization)}
     tpc = modules.get("threadpoolctl")
     if tpc is not None:
-        try:
-            out["threadpools"] = [
-                {k: i.get(k) for k in ("user_api", "internal_api", "num_threads", "version")}
-                for i in tpc.threadpool_info()
-            ]
-        except Exception:  # noqa: BLE001 - a broken BLAS probe must not break the capture
-            pass
+        pools = _threadpools(tpc, modules)
+        if pools is not None:
+            out["threadpools"] = pools
     torch = modules.get("torch")
     if torch is not None:
         try:
