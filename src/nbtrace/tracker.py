@@ -671,6 +671,9 @@ def _background(fn: Callable[[], None]) -> None:
 
 
 def _work(jobs: Any) -> None:
+    from .capture.deps import own_thread
+
+    own_thread()  # what the capture worker reads (files it hashes) is not the run's input
     while True:
         fn = jobs.get()
         try:

@@ -45,6 +45,8 @@ _SYSTEM_PREFIXES = ("/proc/", "/sys/", "/dev/", "/run/", "/usr/", "/etc/", "/var
 
 # ------------------------------------------------------------------------- data read
 _reads: dict[str, None] = {}
+#: Threads whose reads are nbtrace's own (the capture worker hashing files, probing BLAS).
+_own_threads: set[int] = set()
 _hook_installed = False
 _hook_lock = threading.Lock()
 
@@ -59,7 +61,7 @@ def _on_audit(event: str, args: tuple[Any, ...]) -> None:
             return
     elif "w" in mode or "a" in mode or "+" in mode or "x" in mode:
         return
-    if isinstance(path, int):
+    if isinstance(path, int) or threading.get_ident() in _own_threads:
         return
     try:
         p = os.fsdecode(path)
@@ -69,6 +71,11 @@ def _on_audit(event: str, args: tuple[Any, ...]) -> None:
         return
     if p not in _reads:
         _reads[p] = None
+
+
+def own_thread() -> None:
+    """Mark the calling thread as nbtrace's: files it opens are not the run's inputs."""
+    _own_threads.add(threading.get_ident())
 
 
 def watch_reads() -> None:
