@@ -90,7 +90,7 @@ def rerun_run(
             original = store.get_run(first["verdict"]["source_run"])
             verdict = add_noise(verdict, original, replays, verdicts)
         if first["run"] is not None:
-            store.set_verdict(first["run"], verdict)
+            store.set_verdict(first["run"], stored_verdict(verdict))
         first = {**first, "verdict": verdict}
     return {"run": first["run"], "verdict": first["verdict"], "notebook": first["notebook"]}
 
@@ -134,7 +134,7 @@ def _replay_once(
             _mark_failed(store, new)
             verdict = _verdict(store, plan, new, tolerance,
                                error="cancelled before the replay finished")
-            store.set_verdict(new["id"], verdict)
+            store.set_verdict(new["id"], stored_verdict(verdict))
             _keep_notebook(store, new["id"], notebook_json)
         raise RerunCancelledError("the re-execution was cancelled")
 
@@ -158,7 +158,7 @@ def _replay_once(
     if new is not None:
         if verdict.get("override_without_effect"):
             _drop_false_claims(store, new["id"], plan.overrides, plan.run.get("params") or {})
-        store.set_verdict(new["id"], verdict)
+        store.set_verdict(new["id"], stored_verdict(verdict))
         _keep_notebook(store, new["id"], notebook_json)
     return {
         "run": new["id"] if new is not None else None,
@@ -166,6 +166,20 @@ def _replay_once(
         "notebook": json.loads(notebook_json),
         "new": new,
     }
+
+
+def stored_verdict(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """The verdict as kept with the new run: without the divergent cell's images.
+
+    Why: every listing reads each re-execution's verdict (for its status); images there would
+    make a listing of many re-executions read megabytes. The job's answer (dialog, CLI) keeps
+    them; both runs' outputs keep the images' hashes.
+    """
+    out = dict(verdict)
+    fd = out.get("first_divergence")
+    if fd:
+        out["first_divergence"] = {**fd, "original_images": [], "new_images": []}
+    return out
 
 
 def _verdict(store: Store, plan: Replay, new: dict[str, Any] | None, tolerance: float | None,
