@@ -135,3 +135,27 @@ def test_overridability_idioms() -> None:
     assert [got[k]["overridable"] for k in "abcdef"] == [True, False, True, False, False, True]
     assert "cell 3 (seq 3" in got["d"]["reason"] and "discarded" in got["d"]["reason"]
     assert "not used after" in got["e"]["reason"]
+
+
+def test_drift_shows_diffs_only_of_files_below_the_servers_root(tmp_path: Any) -> None:
+    from nbtrace.capture.hashing import sha256_text
+    from nbtrace.rerun.drift import files_drift
+
+    secret = tmp_path / "outside" / "helper.py"
+    secret.parent.mkdir()
+    secret.write_text("TOKEN = 'now'\n")
+    recorded = "TOKEN = 'then'\n"
+    modules = [{"path": str(secret), "name": "helper", "sha256": sha256_text(recorded),
+                "size": len(recorded), "stored": True}]
+    store = open_store(str(tmp_path / "runs.db"))
+    store.apply([("source", sha256_text(recorded), recorded),
+                 ("blob", "m" * 64, "modules", json.dumps(modules)),
+                 ("run_start", {"id": "imp", "name": "r", "status": "finished",
+                                "started_at": time.time()}),
+                 ("capture", "imp", "m" * 64, None, None, None)])
+    run = store.get_run("imp")
+    (inside,) = files_drift(store, run, root_dir=str(tmp_path / "root"))["modules"]
+    assert inside["current"] and "diff" not in inside  # outside the root: hash only
+    (local,) = files_drift(store, run)["modules"]  # the CLI, as the local user
+    assert "+TOKEN = 'now'" in local["diff"]
+    store.close()

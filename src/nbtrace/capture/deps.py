@@ -290,7 +290,7 @@ def _read_module(name: str, path: str, sources: dict[str, str]) -> dict[str, Any
     except OSError:
         return None
     if data is None:
-        fp = file_fingerprint(path, limit=1 << 62)
+        fp = file_fingerprint(path)
         return {"path": path, "name": name, "sha256": fp["sha256"] if fp else None,
                 "size": size, "stored": False}
     sha = hashlib.sha256(data).hexdigest()

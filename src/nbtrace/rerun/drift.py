@@ -113,10 +113,12 @@ def environment_drift(recorded_env: Mapping[str, Any], current: Mapping[str, Any
 
 
 def drift(
-    store: Store, ref: str, kernel_name: str | None = None, kernel_spec_manager: Any = None
+    store: Store, ref: str, kernel_name: str | None = None, kernel_spec_manager: Any = None,
+    root_dir: str | None = None,
 ) -> dict[str, Any]:
     """What differs between run ``ref``'s recorded environment and the kernel that would re-run
-    it (``kernel_name``, else the one :func:`rerun_run` would pick)."""
+    it (``kernel_name``, else the one :func:`rerun_run` would pick). ``root_dir`` (the server's
+    root) limits which files' contents may appear in module diffs."""
     run = store.get_run(ref)
     name, spec = resolve_kernel(run, kernel_name, kernel_spec_manager)
     exe = spec_executable(list(spec.argv))
@@ -124,37 +126,43 @@ def drift(
         raise UsageError(f"the kernel {name!r} has no command to inspect")
     current = probe_interpreter(exe, getattr(spec, "env", None) or {})
     out = environment_drift(run.get("environment") or {}, current, name)
-    out.update(files_drift(store, run))
+    out.update(files_drift(store, run, root_dir))
     out["differs"] = bool(out["differs"] or out["inputs"] or out["modules"])
     return out
 
 
-def files_drift(store: Store, run: Mapping[str, Any]) -> dict[str, Any]:
+def files_drift(store: Store, run: Mapping[str, Any],
+                root_dir: str | None = None) -> dict[str, Any]:
     """Data files and local modules that changed or went missing since the run, and which
     parameters an override can change (for the dialog).
 
     ``inputs`` / ``modules``: ``[{"path", "recorded", "current", "declared"?, "diff"?}]``, with
-    ``current`` None for a file that is gone. Files are hashed as the kernel hashes them.
+    ``current`` None for a file that is gone. Files are hashed as the kernel hashes them (big
+    ones partially, so a recorded path naming a huge file costs 2 MiB of reading). Why the
+    ``root_dir`` check: a run may come from an import, and its recorded module paths could name
+    any file the server can read; through the server, a diff shows only files below its root.
     """
-    from ..capture.deps import file_fingerprint
+    from ..capture.deps import MAX_SOURCE, file_fingerprint
     from .causes import source_diff
     from .overrides import overridability
+    from .replay import is_within
 
     inputs = []
     for item in run.get("inputs") or []:
-        now = file_fingerprint(item["path"], limit=None if item.get("partial") else 1 << 62)
+        now = file_fingerprint(item["path"])
         cur = now["sha256"] if now else None
         if cur != item.get("sha256"):
             inputs.append({"path": item["path"], "recorded": item.get("sha256"), "current": cur,
                            "declared": bool(item.get("declared"))})
     modules = []
     for m in run.get("modules") or []:
-        now = file_fingerprint(m["path"], limit=1 << 62)
+        now = file_fingerprint(m["path"])
         cur = now["sha256"] if now else None
         if cur != m.get("sha256"):
             entry: dict[str, Any] = {"path": m["path"], "recorded": m.get("sha256"),
                                      "current": cur}
-            if cur is not None and m.get("stored"):
+            readable = root_dir is None or is_within(m["path"], root_dir)
+            if cur is not None and m.get("stored") and readable and now["size"] <= MAX_SOURCE:
                 try:
                     with open(m["path"], encoding="utf-8") as f:
                         entry["diff"] = source_diff(store.source(m["sha256"]), f.read(),

@@ -303,7 +303,7 @@ class DriftHandler(NBTraceHandler):
         kernel = self.get_query_argument("kernel_name", None) or None
         ksm = self.jobs.kernel_spec_manager
         self.send(await self.call(drift, self.store, run_id, kernel_name=kernel,
-                                  kernel_spec_manager=ksm))
+                                  kernel_spec_manager=ksm, root_dir=self.jobs.root_dir))
 
 
 class RerunHandler(NBTraceHandler):
