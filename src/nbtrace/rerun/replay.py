@@ -332,7 +332,7 @@ def plan_replay(
     """
     from ..tracker import new_id
     from .overrides import check_overrides
-    from .setup import apply_tags, determinism_env, write_recorded_modules
+    from .setup import apply_tags
 
     run = store.get_run(ref)
     if run.get("status") == "running":
@@ -368,22 +368,7 @@ def plan_replay(
         "job": job_id,
         "run_id": new_run_id,
     }
-    seeds = (run.get("environment") or {}).get("seeds") or {}
-    env = {
-        **determinism_env(run),
-        "NBTRACE_DB": store_location(store),
-        "NBTRACE_REPLAY": json.dumps(plan),
-        "NBTRACE_SEEDS": json.dumps(seeds),
-        "NBTRACE_KERNEL_NAME": name,
-    }
-    nb_path = (run.get("notebook") or {}).get("path")
-    if nb_path:
-        env["NBTRACE_NOTEBOOK"] = nb_path
-    module_dir = None
-    if recorded_modules:
-        module_dir, mapping = write_recorded_modules(store, run)
-        env["NBTRACE_MODULE_PATH"] = module_dir
-        env["NBTRACE_MODULE_MAP"] = json.dumps(mapping)
+    env, module_dir = _replay_env(store, run, plan, name, recorded_modules)
     return Replay(
         run=run,
         notebook=nb,
@@ -398,3 +383,27 @@ def plan_replay(
         ignored=ignored,
         module_dir=module_dir,
     )
+
+
+def _replay_env(store: Store, run: Mapping[str, Any], plan: Mapping[str, Any], kernel: str,
+                recorded_modules: bool) -> tuple[dict[str, str], str | None]:
+    """The replay kernel's own environment variables, and the recorded modules' folder."""
+    from .setup import determinism_env, write_recorded_modules
+
+    seeds = (run.get("environment") or {}).get("seeds") or {}
+    env = {
+        **determinism_env(run),
+        "NBTRACE_DB": store_location(store),
+        "NBTRACE_REPLAY": json.dumps(plan),
+        "NBTRACE_SEEDS": json.dumps(seeds),
+        "NBTRACE_KERNEL_NAME": kernel,
+    }
+    nb_path = (run.get("notebook") or {}).get("path")
+    if nb_path:
+        env["NBTRACE_NOTEBOOK"] = nb_path
+    module_dir = None
+    if recorded_modules:
+        module_dir, mapping = write_recorded_modules(store, run)
+        env["NBTRACE_MODULE_PATH"] = module_dir
+        env["NBTRACE_MODULE_MAP"] = json.dumps(mapping)
+    return env, module_dir
