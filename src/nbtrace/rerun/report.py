@@ -43,12 +43,20 @@ def verdict_lines(v: Mapping[str, Any], limit: int = 12) -> list[str]:
         lines.append(f"artifact {k}: {_v(a.get('original'))} → {_v(a.get('new'))}")
     for k, p in (v.get("params") or {}).items():
         lines.append(f"param {k}: expected {_v(p.get('expected'))}, logged {_v(p.get('new'))}")
+    outs = v.get("outputs") or []
+    differ = [o for o in outs if o.get("status") in ("diverged", "within_tolerance")]
+    if differ:
+        lines.append(f"outputs: {len(differ)} of {len(outs)} cells differ"
+                     + (f" ({sum(o['status'] == 'ignored' for o in outs)} ignored)"
+                        if any(o["status"] == "ignored" for o in outs) else ""))
     fd = v.get("first_divergence")
     if fd:
         lines.append(f"first divergence: cell {fd['position']} (seq {fd['seq']}):"
                      f" {one_line(fd.get('first_line'), 60)}")
         lines.append(f"  original: {one_line(fd.get('original'), 100)}")
         lines.append(f"  new:      {one_line(fd.get('new'), 100)}")
+        if fd.get("original_images") or fd.get("new_images"):
+            lines.append("  (its images differ too: see the Re-execute dialog)")
     causes = v.get("causes") or []
     for c in causes[:limit]:
         lines.append("cause " + cause_line(c))
