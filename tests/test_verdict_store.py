@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from nbtrace.capture.hashing import sha256_text, stable_hash
 from nbtrace.capture.outputs import OutputRecorder, normalize
+from nbtrace.errors import UsageError
 from nbtrace.rerun.judge import compare_text
 from nbtrace.rerun.noise import add_noise
 from nbtrace.rerun.overrides import overridability
@@ -20,33 +22,45 @@ from nbtrace.store.base import open_store
 IMG = "iVBORw0KGgo="  # the PNG signature, base64
 
 
+def blob(kind: str, data: Any) -> tuple[str, tuple]:
+    """A blob op keyed as the kernel keys it (and as import checks it)."""
+    h = stable_hash([kind, data])
+    return h, ("blob", h, kind, json.dumps(data, sort_keys=True))
+
+
+SRC = "def f(): pass"
+CELL = "print(1)"
+
+
 def capture_ops(run_id: str, kernel: str) -> list[tuple]:
     rec = OutputRecorder()
     rec.stream("stdout", "score 0.5 at 0x7fdeadbeef00\n")
     rec.data({"text/plain": "<Figure>", "image/png": IMG})
     fp, excerpt, data, images = rec.seal()
-    ((img_sha, image),) = images.items()
-    modules = [{"path": "/p/helper.py", "name": "helper", "sha256": "a" * 64, "size": 9,
-                "stored": True}]
+    ((img_key, image),) = images.items()
+    modules = [{"path": "/p/helper.py", "name": "helper", "sha256": sha256_text(SRC),
+                "size": 13, "stored": True}]
     inputs = [{"path": "/p/data.csv", "sha256": "b" * 64, "size": 4, "mtime": 1.5,
                "partial": False}]
     det = {"env": {"OMP_NUM_THREADS": "1"}, "hash_randomization": True}
+    mh, mop = blob("modules", modules)
+    ih, iop = blob("inputs", inputs)
+    dh, dop = blob("determinism", det)
+    ikey, imgop = blob("image", image)
+    assert ikey == img_key
     now = time.time()
     return [
         ("kernel", kernel, now, "h", "u", 1, "python3", sys.executable, "/p/nb.ipynb", "{}"),
-        ("source", "c" * 64, "print(1)"),
-        ("source", "a" * 64, "def f(): pass"),
-        ("cell", kernel, 1, 1, None, "c" * 64, 0),
-        ("blob", "m" * 64, "modules", json.dumps(modules)),
-        ("blob", "i" * 64, "inputs", json.dumps(inputs)),
-        ("blob", "d" * 64, "determinism", json.dumps(det)),
-        ("blob", img_sha, "image", json.dumps(image)),
+        ("source", sha256_text(CELL), CELL),
+        ("source", sha256_text(SRC), SRC),
+        ("cell", kernel, 1, 1, None, sha256_text(CELL), 0),
+        mop, iop, dop, imgop,
         ("run_start", {"id": run_id, "name": "r", "status": "running", "started_at": now,
                        "kernel_id": kernel, "start_seq": 1, "cell_index": 0}),
         ("input", run_id, "/p/data.csv", "b" * 64, 4),
         ("param", run_id, "k", "1", 1.0, "1"),
         ("run_end", run_id, "finished", now + 1, 1, "{}"),
-        ("capture", run_id, "m" * 64, "i" * 64, "d" * 64, json.dumps({"numpy": "2"})),
+        ("capture", run_id, mh, ih, dh, json.dumps({"numpy": "2"})),
         ("output", kernel, 1, fp, excerpt, json.dumps(data)),
     ]
 
@@ -63,9 +77,13 @@ def test_capture_in_run_object_and_lossless_export(location: str, tmp_path: Any)
     ops = capture_ops("run1", "k1")
     store.apply(ops)
     store.apply(ops)  # idempotent
+    bad = json.loads(json.dumps(next(iter(store.export_runs()))))
+    bad["outputs"][0][1] = "not a hash"
+    with pytest.raises(UsageError, match="refused import: run 'run1': outputs\\[0\\]"):
+        open_store(str(tmp_path / "third.db")).import_run(bad)
     run = store.get_run("run1")
-    assert run["modules"] == [{"path": "/p/helper.py", "name": "helper", "sha256": "a" * 64,
-                               "size": 9, "stored": True}]
+    assert run["modules"] == [{"path": "/p/helper.py", "name": "helper",
+                               "sha256": sha256_text(SRC), "size": 13, "stored": True}]
     assert run["inputs"] == [{"path": "/p/data.csv", "sha256": "b" * 64, "size": 4,
                               "mtime": 1.5, "declared": True, "partial": False}]
     assert run["determinism"]["env"] == {"OMP_NUM_THREADS": "1"}
@@ -73,9 +91,9 @@ def test_capture_in_run_object_and_lossless_export(location: str, tmp_path: Any)
     (out,) = run["outputs"]
     assert out["excerpt"].startswith("score 0.5 at 0x7fdeadbeef00")
     assert {i["kind"] for i in out["items"]} == {"stdout", "text/plain", "image/png"}
-    sha = next(i["sha256"] for i in out["items"] if i["kind"] == "image/png")
+    sha = next(i["blob"] for i in out["items"] if i["kind"] == "image/png")
     assert store.image(sha) == {"mime": "image/png", "b64": IMG}
-    assert store.source("a" * 64) == "def f(): pass"
+    assert store.source(sha256_text(SRC)) == SRC
     (doc,) = list(store.export_runs())
     other = open_store(str(tmp_path / "other.db"))
     assert other.import_run(json.loads(json.dumps(doc))) is True
@@ -83,7 +101,7 @@ def test_capture_in_run_object_and_lossless_export(location: str, tmp_path: Any)
     for key in ("modules", "inputs", "determinism", "outputs"):
         assert again[key] == run[key], key
     assert again["environment"]["imported"] == run["environment"]["imported"]
-    assert other.image(sha) == store.image(sha) and other.source("a" * 64) == "def f(): pass"
+    assert other.image(sha) == store.image(sha) and other.source(sha256_text(SRC)) == SRC
     store.apply([("param_delete", "run1", "k")])
     assert store.get_run("run1")["params"] == {}
     store.delete_run("run1")
@@ -98,7 +116,7 @@ def test_show_prints_the_capture(tmp_path: Any) -> None:
     store.close()
     out = subprocess.run([sys.executable, "-m", "nbtrace.cli", "show", "run2", "--db", db],
                          capture_output=True, text=True, check=True).stdout
-    assert "module: /p/helper.py 9 bytes" in out
+    assert "module: /p/helper.py 13 bytes" in out
     assert "determinism: OMP_NUM_THREADS=1" in out
     assert "output of seq 1" in out and "input (declared): /p/data.csv" in out
 
@@ -138,7 +156,6 @@ def test_overridability_idioms() -> None:
 
 
 def test_drift_shows_diffs_only_of_files_below_the_servers_root(tmp_path: Any) -> None:
-    from nbtrace.capture.hashing import sha256_text
     from nbtrace.rerun.drift import files_drift
 
     secret = tmp_path / "outside" / "helper.py"
@@ -148,11 +165,11 @@ def test_drift_shows_diffs_only_of_files_below_the_servers_root(tmp_path: Any) -
     modules = [{"path": str(secret), "name": "helper", "sha256": sha256_text(recorded),
                 "size": len(recorded), "stored": True}]
     store = open_store(str(tmp_path / "runs.db"))
-    store.apply([("source", sha256_text(recorded), recorded),
-                 ("blob", "m" * 64, "modules", json.dumps(modules)),
+    mh, mop = blob("modules", modules)
+    store.apply([("source", sha256_text(recorded), recorded), mop,
                  ("run_start", {"id": "imp", "name": "r", "status": "finished",
                                 "started_at": time.time()}),
-                 ("capture", "imp", "m" * 64, None, None, None)])
+                 ("capture", "imp", mh, None, None, None)])
     run = store.get_run("imp")
     (inside,) = files_drift(store, run, root_dir=str(tmp_path / "root"))["modules"]
     assert inside["current"] and "diff" not in inside  # outside the root: hash only

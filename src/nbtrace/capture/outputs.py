@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .hashing import canonical_json
+from .hashing import canonical_json, stable_hash
 
 #: Characters of normalised text kept per cell (beyond: compared up to here, and said so).
 MAX_TEXT = 65_536
@@ -112,8 +112,9 @@ class OutputRecorder:
         """The cell's ``(fingerprint, excerpt, data, images)`` and a fresh start.
 
         ``data`` is ``{"items": [...], "truncated": bool}``: items are ``{"kind", "text"}``
-        (normalised) or ``{"kind", "sha256", "kept"}`` for images; ``images`` maps the sha256 of
-        each kept image to ``{"mime", "b64"}`` (stored once per content).
+        (normalised) or ``{"kind", "sha256", "kept", "blob"?}`` for images (``sha256`` of the
+        bytes, compared; ``blob`` the key of the kept copy); ``images`` maps each kept image's
+        blob key (``stable_hash(["image", image])``, as every blob) to ``{"mime", "b64"}``.
         """
         pieces, self.pieces, size, self.size = self.pieces, [], self.size, 0
         items: list[dict[str, Any]] = []
@@ -159,7 +160,10 @@ def _bundle_item(
             raw = b64.encode("utf-8", "replace")
         sha = hashlib.sha256(raw).hexdigest()
         kept = mime in RASTER and len(raw) <= MAX_KEPT_IMAGE
-        if kept:
-            images[sha] = {"mime": mime, "b64": b64}
-        return {"kind": mime, "sha256": sha, "kept": kept}
+        if not kept:
+            return {"kind": mime, "sha256": sha, "kept": False}
+        image = {"mime": mime, "b64": b64}
+        key = stable_hash(["image", image])
+        images[key] = image
+        return {"kind": mime, "sha256": sha, "kept": True, "blob": key}
     return {"kind": mime, "text": normalize(_text_of(content))[:MAX_TEXT]}

@@ -141,8 +141,8 @@ def _images(run: Mapping[str, Any], seq: int,
     out = next((o for o in run.get("outputs") or [] if o["seq"] == seq), None)
     urls = []
     for item in (out or {}).get("items") or []:
-        if item.get("kept") and len(urls) < 2:
-            img = image(item["sha256"])
+        if item.get("kept") and item.get("blob") and len(urls) < 2:
+            img = image(item["blob"])
             if img and img.get("mime") in ("image/png", "image/jpeg", "image/gif"):
                 urls.append(f"data:{img['mime']};base64,{img['b64']}")
     return urls

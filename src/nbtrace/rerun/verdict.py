@@ -148,13 +148,18 @@ def _judge(
     changes = {k: v for k, v in overrides.items()
                if (original.get("params") or {}).get(k) != v}
     status = j.worst(status, results_status, "diverged" if params else "reproduced")
+    code_matches = cells_match and not module_causes
+    if not code_matches:
+        # Equal results from other code (cells or local modules) prove nothing about the
+        # recorded code.
+        status = "diverged"
     return {
         "status": status,
         "metrics": metrics,
         "series": series,
         "environment_diff": environment_diff(original.get("environment") or {},
                                              new.get("environment") or {}),
-        "code_matches": cells_match and not module_causes,
+        "code_matches": code_matches,
         "outputs": outputs,
         "first_divergence": j.first_divergence(outputs, original, new, image),
         "artifacts": artifacts,

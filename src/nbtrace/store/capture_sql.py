@@ -16,7 +16,6 @@ effect)
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 #: The blob hashes a ``run_capture`` row points at, in column order.
@@ -34,11 +33,11 @@ def op_capture(cur: Any, rows: list[tuple]) -> None:
 
 
 def op_output(cur: Any, rows: list[tuple]) -> None:
-    """Upsert one row per executed cell (a later seal of the same cell wins)."""
+    """One row per executed cell. A cell is sealed once; a row already there is kept (an
+    import never rewrites outputs this store recorded for its own kernels)."""
     cur.executemany(
         "INSERT INTO cell_outputs (kernel_id, seq, fingerprint, excerpt, data)"
-        " VALUES (?,?,?,?,?) ON CONFLICT (kernel_id, seq) DO UPDATE SET"
-        " fingerprint = excluded.fingerprint, excerpt = excluded.excerpt, data = excluded.data",
+        " VALUES (?,?,?,?,?) ON CONFLICT (kernel_id, seq) DO NOTHING",
         rows,
     )
 
@@ -152,16 +151,54 @@ def image_shas(data: str) -> list[str]:
         items = json.loads(data).get("items") or []
     except (ValueError, AttributeError):
         return []
-    return [i["sha256"] for i in items if i.get("kept")]
+    return [i["blob"] for i in items if isinstance(i, dict) and isinstance(i.get("blob"), str)]
 
 
 def import_ops(doc: dict[str, Any], run_id: str, kernel_id: str | None) -> list[tuple]:
-    """The ops that restore an export's ``capture`` and ``outputs`` parts."""
+    """The ops that restore an export's ``capture`` and ``outputs`` parts, checked first.
+
+    Why checked here: the document is untrusted (a file); the blobs these rows point at are
+    hash-checked with the rest of the document, the rows themselves are checked for shape.
+    """
+    from ..errors import UsageError
+
+    def bad(what: str) -> UsageError:
+        return UsageError(f"refused import: run {run_id!r}: {what}")
+
     ops: list[tuple] = []
-    cap: Sequence[Any] | None = doc.get("capture")
-    if cap:
-        ops.append(("capture", run_id, *list(cap)[: len(CAPTURE_COLUMNS)]))
-    if kernel_id:
-        for seq, fp, ex, data in doc.get("outputs") or []:
-            ops.append(("output", kernel_id, int(seq), str(fp), ex, str(data)))
+    cap = doc.get("capture")
+    if cap is not None:
+        if not isinstance(cap, list) or len(cap) != len(CAPTURE_COLUMNS) or not all(
+            v is None or (isinstance(v, str) and len(v) <= _MAX_DATA) for v in cap
+        ) or not all(v is None or _is_hash(v) for v in cap[:3]):
+            raise bad("capture must be three blob hashes (or null) and the imported modules")
+        if cap[3] is not None and not isinstance(_json(cap[3]), dict):
+            raise bad("capture's imported modules must be a JSON object")
+        ops.append(("capture", run_id, *cap))
+    outputs = doc.get("outputs") or []
+    if not isinstance(outputs, list) or (outputs and not kernel_id):
+        raise bad("outputs must be a list of cell rows of the run's kernel")
+    for i, row in enumerate(outputs):
+        ok = isinstance(row, list) and len(row) == 4
+        seq, fp, ex, data = row if ok else (None, None, None, None)
+        if not (ok and isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0
+                and _is_hash(fp) and (ex is None or (isinstance(ex, str) and len(ex) <= 4000))
+                and isinstance(data, str) and len(data) <= _MAX_DATA
+                and isinstance(_json(data), dict)):
+            raise bad(f"outputs[{i}] is not (seq, fingerprint, excerpt, data)")
+        ops.append(("output", kernel_id, seq, fp, ex, data))
     return ops
+
+
+_MAX_DATA = 1 << 20
+
+
+def _is_hash(v: Any) -> bool:
+    return isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v)
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
