@@ -403,4 +403,5 @@ def unload(shell: Any) -> None:
             except ValueError:
                 pass
         _events = None
+    api.tracker().stop_outputs()
     api.flush()

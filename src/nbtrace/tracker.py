@@ -315,6 +315,11 @@ class Tracker:
         if self._out_seq is not None:
             self.outputs.data(bundle)
 
+    def stop_outputs(self) -> None:
+        """The extension is unloaded: seal the running cell's outputs, record no more."""
+        self._seal_outputs()
+        self.capturing_outputs = False
+
     def _seal_outputs(self) -> None:
         """Write the finished cell's output record (only when the adapter feeds outputs)."""
         seq, self._out_seq = self._out_seq, None
