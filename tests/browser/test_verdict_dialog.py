@@ -24,6 +24,14 @@ CELLS = [
 ]
 
 
+# A parameter logged after use with its result discarded: the dialog must not offer to edit it.
+FIXED = [
+    "%load_ext nbtrace",
+    "import nbtrace\nwith nbtrace.start_run('fixed'):\n    k = 3\n    m = k * 2.0\n"
+    "    nbtrace.log_params({'k': k})\n    nbtrace.log_metric('m', m)",
+]
+
+
 @pytest.fixture(scope="module")
 def verdict_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     base = tmp_path_factory.mktemp("nbtrace-verdict-browser")
@@ -32,6 +40,7 @@ def verdict_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]
     (root / "vals.txt").write_text("1 2 3")
     db = str(base / "runs.db")
     run_notebook(CELLS, db, root, "plot.ipynb")
+    run_notebook(FIXED, db, root, "fixed.ipynb")
     (root / "vals.txt").write_text("1 5 3")
     server = LabServer(root, db, log=base / "jupyterlab.log").start()
     try:
@@ -75,3 +84,15 @@ def test_verdict_shows_causes_and_first_divergence_side_by_side(
     shot(page, artifacts, "verdict.png")
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_have_count(0)
+
+
+def test_parameter_the_code_cannot_consume_is_marked(page: Page, verdict_lab: LabServer) -> None:
+    from test_sidebar import open_sidebar, row
+
+    open_sidebar(page, verdict_lab)
+    row(page, "fixed").click()
+    page.locator(".nbtrace-Details").get_by_role("button", name="Re-execute").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text("not overridable: cell 2", timeout=30_000)
+    expect(dialog.get_by_label("k", exact=True)).to_have_attribute("readonly", "")
+    dialog.get_by_role("button", name="Close").click()

@@ -362,7 +362,9 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
                 </span>
               )}
               {fixed && !problems[name] && (
-                <span className="nbtrace-muted nbtrace-Rerun-fixed">not overridable</span>
+                <span className="nbtrace-muted nbtrace-Rerun-fixed">
+                  not overridable: {blocked[name].reason ?? ''}
+                </span>
               )}
             </div>
           );
