@@ -179,13 +179,39 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         ],
     ),
     (
+        # What a run depended on and what its cells showed (issue 10): one row per run pointing
+        # at content-addressed blobs (local modules, data files read, determinism settings),
+        # the imported modules taken at the run's end, and one row per executed cell with its
+        # output fingerprint. New tables rather than new ``runs`` columns: the runs row stays
+        # as it is written by a loop's batch (no UPDATE per run), and export/import can name
+        # the new parts as new keys.
+        "0005_verdict",
+        [
+            """CREATE TABLE IF NOT EXISTS run_capture (
+                run_id TEXT PRIMARY KEY,
+                modules_hash TEXT,
+                inputs_hash TEXT,
+                determinism_hash TEXT,
+                imported TEXT
+            )""",
+            """CREATE TABLE IF NOT EXISTS cell_outputs (
+                kernel_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                fingerprint TEXT NOT NULL,
+                excerpt TEXT,
+                data TEXT NOT NULL,
+                PRIMARY KEY (kernel_id, seq)
+            )""",
+        ],
+    ),
+    (
         # Nested runs (``start_run(nested=True)``, MLflow's ``mlflow.parentRunId``) link to
         # the run they are nested in through ``nested_in``, apart from ``parent`` (the run a
         # re-execution replays): a re-executed child run has both. The mlflow_* tables hold
         # what only MLflow's client needs (experiment ids and tags, logged models, dataset
         # inputs, model inputs and outputs) for the ``nbtrace:`` tracking store; runs stay
         # nbtrace runs.
-        "0005_mlflow",
+        "0006_mlflow",
         [
             "ALTER TABLE runs ADD COLUMN nested_in TEXT",
             "CREATE INDEX IF NOT EXISTS runs_nested_in ON runs (nested_in)",
