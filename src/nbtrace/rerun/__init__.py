@@ -49,6 +49,8 @@ def rerun_run(
     cancel: threading.Event | None = None,
     job_id: str | None = None,
     kernel_spec_manager: Any = None,
+    host: Any = None,
+    tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Re-execute run ``ref``; returns ``{"run": new id or None, "verdict", "notebook"}``.
 
@@ -62,12 +64,21 @@ def rerun_run(
     from .execute import execute
 
     plan = plan_replay(store, ref, overrides, kernel_name, root_dir, user, job_id,
-                       kernel_spec_manager=kernel_spec_manager)
+                       kernel_spec_manager=kernel_spec_manager, host=host, tags=tags)
     try:
-        outcome = execute(
-            plan.notebook, plan.kernel_name, plan.cwd, plan.kernel_env(), timeout, progress,
-            cancel, kernel_spec_manager=kernel_spec_manager,
-        )
+        if host is not None:
+            from .hosts import execute_hosted
+            from .setup import payload
+
+            outcome = execute_hosted(
+                host, plan.notebook, plan.kernel_name, plan.cwd, plan.base_env(),
+                payload(plan.env, plan.cwd, plan.run["id"]), timeout, progress, cancel,
+            )
+        else:
+            outcome = execute(
+                plan.notebook, plan.kernel_name, plan.cwd, plan.kernel_env(), timeout,
+                progress, cancel, kernel_spec_manager=kernel_spec_manager,
+            )
     except NBTraceError:
         raise
     except Exception as exc:  # noqa: BLE001 - kernel start/transport failures, told in one line

@@ -14,6 +14,7 @@ replay starts is a no-op "ghost" (see :class:`nbtrace.tracker.ReplayPlan`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from ..errors import ConflictError, NBTraceError, UsageError, one_line
@@ -69,6 +71,11 @@ class Replay:
                if k not in _SCRUBBED}
         env.update(self.env)
         return env
+
+    def base_env(self) -> dict[str, str]:
+        """The server's environment scrubbed of replay settings (a hosted local kernel's: the
+        settings themselves go in the setup cell, as for a gateway)."""
+        return {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
 
 
 # ------------------------------------------------------------------------- overrides
@@ -229,37 +236,64 @@ def _same_file(a: str | None, b: str | None) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _kernel_for_executable(ksm: Any, names: list[str], exe: str) -> str | None:
+def _kernel_for_executable(specs: Mapping[str, Mapping[str, Any]], exe: str) -> str | None:
     """The Python kernel spec that runs interpreter ``exe`` (an ipykernel, ``python3`` first)."""
-    from jupyter_client.kernelspec import NoSuchKernel
-
     found = []
-    for name in names:
-        try:
-            spec = ksm.get_kernel_spec(name)
-        except (NoSuchKernel, OSError, ValueError):
+    for name in sorted(specs):
+        spec = specs[name]
+        if str(spec.get("language") or "").lower() != "python":
             continue
-        if (spec.language or "").lower() != "python":
-            continue
-        if _same_file(spec_executable(list(spec.argv)), exe):
-            ipykernel = any("ipykernel" in str(a) for a in spec.argv)
+        argv = [str(a) for a in spec.get("argv") or []]
+        if _same_file(spec_executable(argv), exe):
+            ipykernel = any("ipykernel" in a for a in argv)
             found.append((not ipykernel, name != "python3", name))
     return min(found)[2] if found else None
 
 
-def resolve_kernel(
-    run: Mapping[str, Any], kernel_name: str | None = None, kernel_spec_manager: Any = None
-) -> tuple[str, Any]:
-    """The kernel spec to use: asked for, else recorded, else the one running the recorded
-    interpreter, else ``python3``. Returns ``(name, KernelSpec)``.
-
-    ``kernel_spec_manager`` is the Jupyter server's when called from it, so its kernel settings
-    (``allowed_kernelspecs``, custom managers) hold for re-executions too.
-    """
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+def kernel_specs(kernel_spec_manager: Any = None, host: Any = None) -> dict[str, dict[str, Any]]:
+    """``{name: spec dict}`` from the host's kernelspec manager (a gateway's is asynchronous:
+    awaited on the host's loop), else from ``kernel_spec_manager``, else the local specs."""
+    if host is not None:
+        return host.call(host.specs)
+    from jupyter_client.kernelspec import KernelSpecManager
 
     ksm = kernel_spec_manager or KernelSpecManager()
-    names = sorted(ksm.find_kernel_specs())
+    raw = ksm.get_all_specs()
+    if asyncio.iscoroutine(raw):
+        raw = _run_coroutine(raw)
+    out: dict[str, dict[str, Any]] = {}
+    for name, model in (raw or {}).items():
+        spec = model.get("spec") if isinstance(model, Mapping) else None
+        if isinstance(spec, Mapping):
+            out[str(name)] = dict(spec)
+    return out
+
+
+def _run_coroutine(coro: Any) -> Any:
+    """Await ``coro`` from blocking code, in a thread of its own when a loop already runs."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def resolve_kernel(
+    run: Mapping[str, Any], kernel_name: str | None = None, kernel_spec_manager: Any = None,
+    host: Any = None,
+) -> tuple[str, Any]:
+    """The kernel spec to use: asked for, else recorded, else the one running the recorded
+    interpreter, else ``python3``. Returns ``(name, spec)`` (``spec.argv``, ``.language``,
+    ``.display_name``, ``.env``).
+
+    The specs are the Jupyter server's when called from it (its kernel settings such as
+    ``allowed_kernelspecs`` hold for re-executions too; with a gateway, the gateway's specs).
+    """
+    specs = kernel_specs(kernel_spec_manager, host)
+    names = sorted(specs)
     if kernel_name is not None:
         if not isinstance(kernel_name, str) or kernel_name not in names:
             raise UsageError(
@@ -272,7 +306,7 @@ def resolve_kernel(
         exe = (run.get("environment") or {}).get("executable")
         chosen = recorded if recorded in names else None
         if chosen is None and exe:
-            chosen = _kernel_for_executable(ksm, names, exe)
+            chosen = _kernel_for_executable(specs, exe)
         if chosen is None:
             chosen = "python3" if "python3" in names else None
         if chosen is None:
@@ -280,10 +314,13 @@ def resolve_kernel(
                 "no kernel to re-execute with: the recorded one is not installed and there is"
                 f" no python3 kernel (available: {', '.join(names) or 'none'})"
             )
-    try:
-        return chosen, ksm.get_kernel_spec(chosen)
-    except NoSuchKernel:
-        raise UsageError(f"no kernel named {chosen!r}") from None
+    spec = specs[chosen]
+    return chosen, SimpleNamespace(
+        argv=list(spec.get("argv") or []),
+        language=str(spec.get("language") or ""),
+        display_name=str(spec.get("display_name") or chosen),
+        env=dict(spec.get("env") or {}),
+    )
 
 
 # ------------------------------------------------------------------------- the store
@@ -313,8 +350,14 @@ def plan_replay(
     user: str | None = None,
     job_id: str | None = None,
     kernel_spec_manager: Any = None,
+    host: Any = None,
+    tags: Mapping[str, str] | None = None,
 ) -> Replay:
-    """Check a re-execution request and compute everything it needs, without running it."""
+    """Check a re-execution request and compute everything it needs, without running it.
+
+    ``host`` (a :class:`~nbtrace.rerun.hosts.KernelHost`) resolves the kernel against the specs
+    of the kernel manager that will start it; ``tags`` are set on the new run (a sweep's id).
+    """
     from ..tracker import new_id
 
     run = store.get_run(ref)
@@ -330,7 +373,7 @@ def plan_replay(
         clean = {**inherited, **clean}
     cwd = working_dir(run, root_dir)  # first: a refused folder is refused whatever else
     nb, seqs, target_seq, target_index = build_notebook(run)
-    name, spec = resolve_kernel(run, kernel_name, kernel_spec_manager)
+    name, spec = resolve_kernel(run, kernel_name, kernel_spec_manager, host)
     nb.metadata["kernelspec"] = {
         "name": name,
         "display_name": getattr(spec, "display_name", name),
@@ -346,6 +389,8 @@ def plan_replay(
         "job": job_id,
         "run_id": new_run_id,
     }
+    if tags:
+        plan["tags"] = dict(tags)
     seeds = (run.get("environment") or {}).get("seeds") or {}
     env = {
         "NBTRACE_DB": store_location(store),

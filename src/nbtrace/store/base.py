@@ -124,6 +124,15 @@ class Store(ABC):
     def list_jobs(self, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Job rows, newest first, optionally only those in ``states``."""
 
+    # --- sweeps: several jobs of one request (server side) ---------------------------------------
+    @abstractmethod
+    def save_sweep(self, sweep: dict[str, Any]) -> None:
+        """Insert or replace a sweep row (keys: the ``sweeps`` columns)."""
+
+    @abstractmethod
+    def get_sweep(self, sweep_id: str) -> dict[str, Any]:
+        """One sweep row, decoded (NotFoundError when there is none)."""
+
     @abstractmethod
     def close(self) -> None:
         """Release connections (safe to call twice)."""

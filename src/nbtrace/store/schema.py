@@ -150,6 +150,22 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             "CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state)",
         ],
     ),
+    (
+        # A sweep: one request re-executing a run once per parameter set, its jobs in `jobs`.
+        "0013_sweeps",
+        [
+            """CREATE TABLE IF NOT EXISTS sweeps (
+                id TEXT PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                state TEXT NOT NULL,
+                request TEXT,
+                jobs TEXT,
+                owner TEXT,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL
+            )""",
+        ],
+    ),
 ]
 
 DIALECT_TYPES = {

@@ -67,6 +67,7 @@ JOB_COLUMNS = (
     "created_at",
     "updated_at",
 )
+SWEEP_COLUMNS = ("id", "run_id", "state", "request", "jobs", "owner", "created_at", "updated_at")
 SUMMARY_COLUMNS = (
     "id",
     "name",
@@ -833,6 +834,34 @@ class SQLStore(Store):
         with self._cur() as cur:
             cur.execute(sql + " ORDER BY created_at DESC", args)
             return [self._job(r) for r in cur.fetchall()]
+
+    # ------------------------------------------------------------------ sweeps
+    def save_sweep(self, sweep: dict[str, Any]) -> None:
+        from ..jsonutil import dumps
+
+        row = {c: sweep.get(c) for c in SWEEP_COLUMNS}
+        for c in ("request", "jobs"):
+            if row[c] is not None and not isinstance(row[c], str):
+                row[c] = dumps(row[c])
+        cols = list(SWEEP_COLUMNS)
+        with self._cur(write=True) as cur:
+            cur.execute(
+                f"INSERT INTO sweeps ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                f" ON CONFLICT (id) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id"),
+                [row[c] for c in cols],
+            )
+
+    def get_sweep(self, sweep_id: str) -> dict[str, Any]:
+        with self._cur() as cur:
+            cur.execute(f"SELECT {', '.join(SWEEP_COLUMNS)} FROM sweeps WHERE id = ?", (sweep_id,))
+            r = cur.fetchone()
+        if r is None:
+            raise NotFoundError(f"no sweep with id {one_line(sweep_id, 80)!r}")
+        sweep = dict(zip(SWEEP_COLUMNS, r))
+        for c in ("request", "jobs"):
+            sweep[c] = _loads(sweep[c])
+        return sweep
 
 
 def _scrub(value: Any) -> Any:
