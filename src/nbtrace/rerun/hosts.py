@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import one_line
+from ..errors import NBTraceError, one_line
 from .execute import INTERRUPT_GRACE_S, Outcome, ProgressFn, _maybe_await, run_cells, settle
 from .setup import FINISH_CODE, ReplaySetupError, setup_code
 
@@ -100,7 +100,15 @@ class KernelHost:
         Why from ``get_all_specs``: it is what the server's ``/api/kernelspecs`` serves, local
         (respecting ``allowed_kernelspecs``) or a gateway's (a coroutine there; awaited here).
         """
-        raw = await _maybe_await(self.kernel_spec_manager.get_all_specs())
+        try:
+            raw = await _maybe_await(self.kernel_spec_manager.get_all_specs())
+        except NBTraceError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - connection refused, 401, timeouts: one line
+            raise HostError(
+                f"cannot list the kernels of the {self.name}: {type(exc).__name__}:"
+                f" {one_line(exc, 200)}"
+            ) from None
         out: dict[str, dict[str, Any]] = {}
         for name, model in (raw or {}).items():
             spec = model.get("spec") if isinstance(model, Mapping) else None
@@ -110,6 +118,28 @@ class KernelHost:
 
     def client_for(self, km: Any) -> Any:
         return self.client_factory(km) if self.client_factory is not None else km.client()
+
+
+def default_parallel(gateway: bool) -> int:
+    """Kernels a sweep may run at once by default: the cores free here (cores minus the load
+    average, at least 1); on a gateway, whose kernels use other machines, twice the cores."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    if gateway:
+        return max(4, 2 * cores)
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    return max(1, cores - int(round(load)))
+
+
+class HostError(NBTraceError):
+    """The kernel manager (a gateway) could not be reached or refused a request."""
+
+    http_status = 502
 
 
 # ----------------------------------------------------------------------------- execution

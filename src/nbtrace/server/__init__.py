@@ -50,6 +50,8 @@ class NBTrace(Configurable):
     @default("max_parallel_reruns")
     def _max_parallel_default(self) -> int:
         gateway = getattr(getattr(self.parent, "gateway_config", None), "gateway_enabled", False)
+        from ..rerun.hosts import default_parallel
+
         return default_parallel(bool(gateway))
 
     @validate("max_parallel_reruns")
@@ -76,23 +78,6 @@ class NBTrace(Configurable):
         if value < 1:
             raise ValueError("NBTrace.max_concurrent_jobs must be at least 1")
         return value
-
-
-def default_parallel(gateway: bool) -> int:
-    """Kernels a sweep may run at once by default: the free local cores, more on a gateway."""
-    import os
-
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    if gateway:
-        return max(4, 2 * cores)
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):
-        load = 0.0
-    return max(1, cores - int(round(load)))
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:
