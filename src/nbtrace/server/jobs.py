@@ -154,17 +154,19 @@ RerunFn = Callable[..., dict[str, Any]]
 @dataclass(frozen=True)
 class Viewer:
     """Who asks about jobs: their Jupyter identity, and whether the server's authorizer lets
-    them see (``see_all``) and cancel (``cancel_all``) other identities' jobs and sweeps."""
+    them see (``see_all``) and cancel (``cancel_all``) other identities' jobs and sweeps.
+
+    A job with no owner (recorded before jobs had one) belongs to nobody and is everyone's."""
 
     user: str | None = None
     see_all: bool = True
     cancel_all: bool = True
 
     def sees(self, owner: str | None) -> bool:
-        return self.see_all or (owner is not None and owner == self.user)
+        return self.see_all or owner is None or owner == self.user
 
     def cancels(self, owner: str | None) -> bool:
-        return self.cancel_all or (owner is not None and owner == self.user)
+        return self.cancel_all or owner is None or owner == self.user
 
 
 #: The server itself (tests, shutdown): sees and cancels everything.
