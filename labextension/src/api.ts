@@ -17,6 +17,7 @@ import type {
   IRun,
   IRunPatch,
   IRunsPage,
+  ISweep,
   JSONValue
 } from './types';
 
@@ -264,6 +265,32 @@ export function getJob(job: string): Promise<IJob> {
 /** `DELETE jobs/{id}`: cancel a re-execution. */
 export async function cancelJob(job: string): Promise<void> {
   await requestAPI<void>(`jobs/${enc(job)}`, { method: 'DELETE' });
+}
+
+/**
+ * `POST runs/{id}/sweep`: re-execute the run once per set of the grid's cross product, at most
+ * `parallel` at once; returns the sweep id.
+ */
+export async function startSweep(
+  id: string,
+  grid: { [key: string]: JSONValue[] },
+  parallel: number
+): Promise<string> {
+  const answer = await requestAPI<{ sweep: string }>(`runs/${enc(id)}/sweep`, {
+    method: 'POST',
+    body: JSON.stringify({ grid, parallel })
+  });
+  return answer.sweep;
+}
+
+/** `GET sweeps/{id}`. */
+export function getSweep(sweep: string): Promise<ISweep> {
+  return requestAPI<ISweep>(`sweeps/${enc(sweep)}`);
+}
+
+/** `DELETE sweeps/{id}`: cancel the sweep's jobs. */
+export async function cancelSweep(sweep: string): Promise<void> {
+  await requestAPI<void>(`sweeps/${enc(sweep)}`, { method: 'DELETE' });
 }
 
 /**

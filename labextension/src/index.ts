@@ -10,13 +10,15 @@ import { IStateDB } from '@jupyterlab/statedb';
 import { SidePanel } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
-import { getRun, NbtraceError, setServerSettings } from './api';
+import { getRun, listRuns, NbtraceError, setServerSettings } from './api';
 import { themeChanged } from './charts';
 import { nbtraceIcon } from './icons';
 import { IRunsQueryState, RunsModel } from './model';
 import { createNotebookFromRun, OpenMode } from './notebook';
+import type { ISweep } from './types';
 import { createCompareWidget } from './widgets/CompareView';
 import { RerunDialog } from './widgets/RerunDialog';
+import { SweepDialog } from './widgets/SweepDialog';
 import { DetailsWidget } from './widgets/RunDetails';
 import { CommandIDs, MAX_COMPARE, RunsWidget } from './widgets/RunsView';
 
@@ -167,6 +169,44 @@ const plugin: JupyterFrontEndPlugin<void> = {
       caption: 'Re-execute the run in a fresh kernel, with its parameters editable',
       isEnabled: args => !!(args.id ?? model.activeId),
       execute: args => openRerun((args.id as string) ?? model.activeId)
+    });
+    const showSweepRuns = async (sweep: ISweep) => {
+      // The table lists the sweep's runs together; a small sweep opens in the compare view
+      // too (params against metrics, and the parallel coordinates of the filtered runs).
+      model.setFilter(`tags.sweep = '${sweep.id}'`);
+      if (sweep.runs.length >= 2 && sweep.runs.length <= MAX_COMPARE) {
+        const page = await listRuns({ filter: `tags.sweep = '${sweep.id}'`, limit: MAX_COMPARE });
+        model.clearSelection();
+        for (const r of page.runs) {
+          model.setSelected(r, true);
+        }
+        await commands.execute(CommandIDs.compare);
+      }
+    };
+    const openSweep = async (id: string | null) => {
+      if (!id) {
+        return;
+      }
+      try {
+        const run = await getRun(id);
+        new SweepDialog({
+          run,
+          onShowRuns: sweep => {
+            void model.refresh();
+            void showSweepRuns(sweep).catch(error =>
+              Notification.error(error instanceof NbtraceError ? error.message : String(error))
+            );
+          }
+        }).open();
+      } catch (error) {
+        Notification.error(error instanceof NbtraceError ? error.message : String(error));
+      }
+    };
+    commands.addCommand(CommandIDs.sweep, {
+      label: 'nbtrace: Sweep run…',
+      caption: 'Re-execute the run once per combination of parameter values',
+      isEnabled: args => !!(args.id ?? model.activeId),
+      execute: args => openSweep((args.id as string) ?? model.activeId)
     });
     commands.addCommand(CommandIDs.rerunRow, {
       label: 'Re-execute…',

@@ -197,3 +197,16 @@ export interface IJob {
   error: string | null;
   source_run?: string | null;
 }
+
+/** A sweep (`GET sweeps/{id}`): one run re-executed once per parameter set. */
+export interface ISweep {
+  id: string;
+  source_run: string;
+  state: JobState | string;
+  progress: { done: number; total: number; running?: number; failed?: number };
+  parallel: number;
+  sets: { [key: string]: JSONValue }[];
+  jobs: IJob[];
+  runs: string[];
+  tag?: { [key: string]: string };
+}

@@ -22,6 +22,7 @@ export const CommandIDs = {
   compare: 'nbtrace:compare',
   rerun: 'nbtrace:rerun',
   rerunRow: 'nbtrace:rerun-row',
+  sweep: 'nbtrace:sweep',
   openAsNotebook: 'nbtrace:open-as-notebook',
   openAsNotebookRow: 'nbtrace:open-as-notebook-row',
   refresh: 'nbtrace:refresh'
