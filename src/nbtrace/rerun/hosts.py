@@ -185,6 +185,8 @@ async def _execute_hosted(
     kwargs: dict[str, Any] = {"kernel_name": kernel_name, "path": host.api_path(cwd)}
     if not host.remote:
         kwargs["env"] = env
+    elif kwargs["path"] is None:
+        kwargs["cwd"] = cwd  # a gateway hands it on as KERNEL_WORKING_DIR
     kernel_id = await mkm.start_kernel(**kwargs)
     host.live.add(kernel_id)
     state: dict[str, Any] = {"busy": False, "cancelled": False}

@@ -25,7 +25,7 @@ from jupyter_server.gateway.managers import ChannelQueue, GatewayKernelClient, H
 from ..rerun.hosts import KernelHost
 
 #: Longest wait between two looks at an empty channel queue (seconds).
-POLL_MAX_S = 0.02
+POLL_MAX_S = 0.005
 
 
 class _Quiet:
