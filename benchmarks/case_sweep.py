@@ -65,8 +65,7 @@ def cell_seconds(server: Service, run_id: str) -> float:
     import json
     import urllib.request
 
-    req = urllib.request.Request(
-        f"{server.url}/nbtrace/api/runs/{run_id}/artifacts/executed.ipynb")
+    req = urllib.request.Request(f"{server.url}/nbtrace/api/runs/{run_id}/artifacts/executed.ipynb")
     req.add_header("Authorization", f"token {server.token}")
     with urllib.request.urlopen(req, timeout=60) as resp:
         nb = json.loads(resp.read())
@@ -75,8 +74,9 @@ def cell_seconds(server: Service, run_id: str) -> float:
         ex = cell.get("metadata", {}).get("execution", {})
         a, b = ex.get("iopub.execute_input"), ex.get("shell.execute_reply")
         if a and b:
-            total += (dt.datetime.fromisoformat(b.rstrip("Z"))
-                      - dt.datetime.fromisoformat(a.rstrip("Z"))).total_seconds()
+            total += (
+                dt.datetime.fromisoformat(b.rstrip("Z")) - dt.datetime.fromisoformat(a.rstrip("Z"))
+            ).total_seconds()
     return total
 
 
@@ -84,16 +84,21 @@ def measure(server: Service, run_id: str, jobs: int, nap: float) -> dict[str, fl
     out: dict[str, float] = {}
     t0 = time.perf_counter()
     for k in range(jobs):
-        job = api(server, "POST", f"runs/{run_id}/rerun",
-                  {"overrides": {"k": k, "nap": nap}})["job"]
+        job = api(server, "POST", f"runs/{run_id}/rerun", {"overrides": {"k": k, "nap": nap}})[
+            "job"
+        ]
         done = wait_state(server, f"jobs/{job}")
         assert done["state"] == "done", done
     out["sequential"] = time.perf_counter() - t0
     cells = []
     for parallel in (1, 2):
         t0 = time.perf_counter()
-        sweep = api(server, "POST", f"runs/{run_id}/sweep",
-                    {"grid": {"k": list(range(jobs)), "nap": [nap]}, "parallel": parallel})
+        sweep = api(
+            server,
+            "POST",
+            f"runs/{run_id}/sweep",
+            {"grid": {"k": list(range(jobs)), "nap": [nap]}, "parallel": parallel},
+        )
         view = wait_state(server, f"sweeps/{sweep['sweep']}")
         out[f"sweep p={parallel}"] = time.perf_counter() - t0
         assert view["state"] == "done" and len(view["runs"]) == jobs, view
@@ -161,7 +166,8 @@ def main() -> None:
     finally:
         local.stop()
     results["local server"]["kernel start"] = min(
-        asyncio.run(_kernel_cycle_local()) for _ in range(3))
+        asyncio.run(_kernel_cycle_local()) for _ in range(3)
+    )
     gateway = start_gateway(base)
     try:
         server = start_server(base, root, db, gateway, {"max_parallel_reruns": 2})
@@ -190,9 +196,12 @@ def main() -> None:
             f" {r['cell time']:.2f} s | {r['overhead per job']:.2f} s |"
             f" {r['kernel start']:.2f} s |"
         )
-    lines += ["", "Overhead per job = sweep p=1 wall / jobs − the replay's own cell time; it"
-              " includes the kernel start, the hidden setup and finish cells, reading the new"
-              " run and writing the verdict."]
+    lines += [
+        "",
+        "Overhead per job = sweep p=1 wall / jobs − the replay's own cell time; it"
+        " includes the kernel start, the hidden setup and finish cells, reading the new"
+        " run and writing the verdict.",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

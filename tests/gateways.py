@@ -40,9 +40,14 @@ class Service:
     token: str
     log: Path
 
-    def request(self, method: str, path: str, body: Any = None,
-                token: str | None = None, headers: dict[str, str] | None = None,
-                ) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, Any]:
         """``(status, parsed JSON or None)``; HTTP errors are returned, not raised."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.url + path, data=data, method=method)
@@ -99,23 +104,34 @@ def start_gateway(workdir: Path, wrap: list[str] | None = None) -> Service:
     port, token = free_port(), secrets.token_hex(8)
     log = workdir / f"gateway-{port}.log"
     cmd = [
-        str(BIN / "jupyter"), "kernelgateway",
-        "--KernelGatewayApp.ip=127.0.0.1", f"--KernelGatewayApp.port={port}",
+        str(BIN / "jupyter"),
+        "kernelgateway",
+        "--KernelGatewayApp.ip=127.0.0.1",
+        f"--KernelGatewayApp.port={port}",
         f"--KernelGatewayApp.auth_token={token}",
         "--JupyterWebsocketPersonality.list_kernels=True",
     ]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NBTRACE_", "JPY_"))}
     proc = subprocess.Popen(  # noqa: S603 - our own venv's jupyter
-        (wrap or []) + cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env,
-        cwd=str(workdir), start_new_session=True,
+        (wrap or []) + cmd,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=str(workdir),
+        start_new_session=True,
     )
     svc = Service(proc, f"http://127.0.0.1:{port}", token, log)
     _wait_up(svc, "/api/kernelspecs")
     return svc
 
 
-def start_server(workdir: Path, root: Path, db: str, gateway: Service | None,
-                 nbtrace: dict[str, Any] | None = None) -> Service:
+def start_server(
+    workdir: Path,
+    root: Path,
+    db: str,
+    gateway: Service | None,
+    nbtrace: dict[str, Any] | None = None,
+) -> Service:
     """``jupyter server`` with nbtrace on ``db``, kernels on ``gateway`` (when given)."""
     port, token = free_port(), secrets.token_hex(8)
     log = workdir / f"server-{port}.log"
@@ -128,15 +144,26 @@ def start_server(workdir: Path, root: Path, db: str, gateway: Service | None,
         lines.append(f"c.NBTrace.{k} = {v!r}")
     config.write_text("\n".join(lines) + "\n")
     cmd = [
-        sys.executable, "-m", "jupyter_server", f"--config={config}",
-        "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--no-browser",
-        "--allow-root", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}",
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        f"--config={config}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--no-browser",
+        "--allow-root",
+        f"--ServerApp.token={token}",
+        f"--ServerApp.root_dir={root}",
     ]
     if gateway is not None:
         cmd += [f"--gateway-url={gateway.url}", f"--GatewayClient.auth_token={gateway.token}"]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NBTRACE_", "JPY_"))}
     proc = subprocess.Popen(  # noqa: S603 - our own interpreter
-        cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, env=env, cwd=str(workdir),
+        cmd,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=str(workdir),
         start_new_session=True,
     )
     svc = Service(proc, f"http://127.0.0.1:{port}", token, log)

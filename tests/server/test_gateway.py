@@ -14,6 +14,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,8 +63,15 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     except Exception:
         gateway.stop()
         raise
-    yield {"base": base, "root": root, "db": db, "storedir": storedir,
-           "ids": {r["name"]: r["id"] for r in runs}, "gateway": gateway, "server": server}
+    yield {
+        "base": base,
+        "root": root,
+        "db": db,
+        "storedir": storedir,
+        "ids": {r["name"]: r["id"] for r in runs},
+        "gateway": gateway,
+        "server": server,
+    }
     server.stop()
     gateway.stop()
 
@@ -96,8 +104,7 @@ def test_rerun_runs_on_the_gateway_and_reproduces(site: dict[str, Any]) -> None:
         store.close()
     with sqlite3.connect(site["db"]) as con:
         (kernel_pid,) = con.execute("SELECT pid FROM runs WHERE id = ?", (job["run"],)).fetchone()
-    assert new["parent"] == site["ids"]["det"] and new["params"] == {"alpha": 0.5,
-                                                                      "l1_ratio": 0.1}
+    assert new["parent"] == site["ids"]["det"] and new["params"] == {"alpha": 0.5, "l1_ratio": 0.1}
     assert new["notebook"]["path"] == str(site["root"] / "nbs" / "study.ipynb")
     # The replay kernel was a child of the gateway, never of the Jupyter server.
     assert seen.kernel_pids, "no kernel process was seen"
@@ -107,10 +114,47 @@ def test_rerun_runs_on_the_gateway_and_reproduces(site: dict[str, Any]) -> None:
     assert kernel_pid in gw_kernels, (kernel_pid, seen.kernel_pids)
 
 
+def test_drift_answers_for_a_gateway_kernel(site: dict[str, Any]) -> None:
+    """The gateway's kernel specs are awaited (not a 500); the kernel's interpreter is remote."""
+    code, data = api(site["server"], "GET", f"runs/{site['ids']['det']}/drift")
+    assert code == 200, data
+    assert data["kernel_name"] == "python3" and data["remote"].startswith("gateway")
+    code, data = api(site["server"], "GET", f"runs/{site['ids']['det']}/drift?kernel_name=nope")
+    assert code == 400 and "no kernel named 'nope'" in data["message"], data
+
+
+def test_rerun_on_the_gateway_with_the_team_store(
+    site: dict[str, Any], pg_store_url: str, tmp_path: Path
+) -> None:
+    nbdir = site["root"] / "pg"
+    nbdir.mkdir(exist_ok=True)
+    run_notebook(CELLS[:3], pg_store_url, nbdir, name="team.ipynb")
+    store = open_store(pg_store_url)
+    try:
+        (run,), _ = store.list_runs(limit=None)
+    finally:
+        store.close()
+    server = start_server(tmp_path, site["root"], pg_store_url, site["gateway"])
+    try:
+        code, data = api(server, "POST", f"runs/{run['id']}/rerun", {})
+        assert code == 202, data
+        job = wait_job(server, data["job"])
+    finally:
+        server.stop()
+    assert job["state"] == "done" and job["verdict"]["status"] == "reproduced", job
+    store = open_store(pg_store_url)
+    try:
+        new = store.get_run(job["run"])
+    finally:
+        store.close()
+    assert new["parent"] == run["id"] and new["params"] == {"alpha": 0.5, "l1_ratio": 0.1}
+
+
 def test_cancel_interrupts_the_remote_kernel(site: dict[str, Any]) -> None:
     server, gateway = site["server"], site["gateway"]
-    code, data = api(server, "POST", f"runs/{site['ids']['slow']}/rerun",
-                     {"overrides": {"naps": 3000}})
+    code, data = api(
+        server, "POST", f"runs/{site['ids']['slow']}/rerun", {"overrides": {"naps": 3000}}
+    )
     assert code == 202, data
     job_id = data["job"]
 
@@ -140,16 +184,20 @@ def test_cancel_interrupts_the_remote_kernel(site: dict[str, Any]) -> None:
         executed = json.loads(resp.read())
     outputs = executed["cells"][3]["outputs"]
     assert any(o.get("ename") == "KeyboardInterrupt" for o in outputs), outputs
-    wait_for(lambda: gateway.request("GET", "/api/kernels")[1] == [], 60,
-             "the gateway to shut the kernel down")
+    wait_for(
+        lambda: gateway.request("GET", "/api/kernels")[1] == [],
+        60,
+        "the gateway to shut the kernel down",
+    )
 
 
 def test_sweep_of_six_sets_two_at_a_time(site: dict[str, Any]) -> None:
     server, gateway = site["server"], site["gateway"]
     grid = {"a": [1, 2, 3], "b": [10, 20], "nap": [0.5]}
     with Sampler(gateway) as seen:
-        code, data = api(server, "POST", f"runs/{site['ids']['grid']}/sweep",
-                         {"grid": grid, "parallel": 2})
+        code, data = api(
+            server, "POST", f"runs/{site['ids']['grid']}/sweep", {"grid": grid, "parallel": 2}
+        )
         assert code == 202, data
         assert len(data["jobs"]) == 6 and data["sweep"]
 
@@ -179,19 +227,50 @@ def test_cli_rerun_on_the_gateway(site: dict[str, Any]) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("NBTRACE_")}
     with Sampler(gateway, interval=0.02) as seen:
         proc = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "nbtrace.cli", "rerun", site["ids"]["det"], "--db", site["db"],
-             "--gateway-url", gateway.url, "--gateway-token", gateway.token,
-             "--set", "alpha=0.5", "--json"],
-            capture_output=True, text=True, timeout=300, env=env, cwd=str(site["root"]),
+            [
+                sys.executable,
+                "-m",
+                "nbtrace.cli",
+                "rerun",
+                site["ids"]["det"],
+                "--db",
+                site["db"],
+                "--gateway-url",
+                gateway.url,
+                "--gateway-token",
+                gateway.token,
+                "--set",
+                "alpha=0.5",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            cwd=str(site["root"]),
         )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["verdict"]["status"] == "reproduced", out
     assert [p for p, pp in seen.kernel_pids.items() if pp == gateway.proc.pid]
     bad = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "nbtrace.cli", "rerun", site["ids"]["det"], "--db", site["db"],
-         "--gateway-url", gateway.url, "--gateway-token", "wrong"],
-        capture_output=True, text=True, timeout=120, env=env,
+        [
+            sys.executable,
+            "-m",
+            "nbtrace.cli",
+            "rerun",
+            site["ids"]["det"],
+            "--db",
+            site["db"],
+            "--gateway-url",
+            gateway.url,
+            "--gateway-token",
+            "wrong",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
     )
     assert bad.returncode == 1 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("nbtrace: error:") and "gateway" in bad.stderr, bad.stderr
@@ -199,8 +278,18 @@ def test_cli_rerun_on_the_gateway(site: dict[str, Any]) -> None:
 
 def _private_mounts_work() -> bool:
     probe = subprocess.run(  # noqa: S603,S607
-        ["unshare", "-m", "--propagation", "private", "sh", "-c",
-         "mount -t tmpfs none /mnt && umount /mnt"], capture_output=True, timeout=30)
+        [
+            "unshare",
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            "mount -t tmpfs none /mnt && umount /mnt",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
     return probe.returncode == 0
 
 
@@ -208,8 +297,15 @@ def test_sqlite_store_out_of_the_kernels_reach_is_refused(site: dict[str, Any]) 
     if not _private_mounts_work():
         pytest.skip("needs unshare -m (a mount namespace) to hide the store from the gateway")
     storedir = str(site["storedir"])
-    wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c",
-            f'mount -t tmpfs none "{storedir}" && exec "$0" "$@"']
+    wrap = [
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "sh",
+        "-c",
+        f'mount -t tmpfs none "{storedir}" && exec "$0" "$@"',
+    ]
     far = start_gateway(site["base"], wrap=wrap)
     try:
         server = start_server(site["base"], site["root"], site["db"], far)
@@ -234,4 +330,3 @@ def _children(db: str, run_id: str) -> list[str]:
         return sorted(c["id"] for c in store.children(run_id))
     finally:
         store.close()
-

@@ -73,12 +73,14 @@ async def over(jp_fetch: Any, user: str, path: tuple[str, ...], timeout: float =
 
 async def start_both(jp_fetch: Any) -> tuple[str, str, list[str]]:
     """alice re-executes the run; bob sweeps it over two values; both end."""
-    code, a, _ = await fetch_json(jp_fetch, "runs", "5ha7ed000001", "rerun",
-                                  **as_user("alice", **post_json({})))
+    code, a, _ = await fetch_json(
+        jp_fetch, "runs", "5ha7ed000001", "rerun", **as_user("alice", **post_json({}))
+    )
     assert code == 202, a
     body = {"grid": {"p": [1, 2]}, "parallel": 2}
-    code, s, resp = await fetch_json(jp_fetch, "runs", "5ha7ed000001", "sweep",
-                                     **as_user("bob", **post_json(body)))
+    code, s, resp = await fetch_json(
+        jp_fetch, "runs", "5ha7ed000001", "sweep", **as_user("bob", **post_json(body))
+    )
     assert code == 202, s
     check_openapi(resp, "POST", "/runs/5ha7ed000001/sweep", body=body)
     await over(jp_fetch, "alice", ("jobs", a["job"]))
@@ -88,8 +90,7 @@ async def start_both(jp_fetch: Any) -> tuple[str, str, list[str]]:
 
 
 @pytest.mark.parametrize("extra_config", [{"identity_provider_class": HeaderIdentity}])
-async def test_each_identity_sees_and_cancels_only_its_own(jp_fetch: Any,
-                                                           server_db: str) -> None:
+async def test_each_identity_sees_and_cancels_only_its_own(jp_fetch: Any, server_db: str) -> None:
     job_a, sweep_b, jobs_b = await start_both(jp_fetch)
 
     code, mine, resp = await fetch_json(jp_fetch, "jobs", **as_user("alice"))
@@ -99,8 +100,11 @@ async def test_each_identity_sees_and_cancels_only_its_own(jp_fetch: Any,
     assert sorted(j["id"] for j in theirs["jobs"]) == sorted(jobs_b)
     assert all(j["sweep"] == sweep_b for j in theirs["jobs"])
 
-    for user, path in (("bob", ("jobs", job_a)), ("alice", ("jobs", jobs_b[0])),
-                       ("alice", ("sweeps", sweep_b))):
+    for user, path in (
+        ("bob", ("jobs", job_a)),
+        ("alice", ("jobs", jobs_b[0])),
+        ("alice", ("sweeps", sweep_b)),
+    ):
         code, data, _ = await fetch_json(jp_fetch, *path, **as_user(user))
         assert code == 404, (user, path, data)
         code, data, _ = await fetch_json(jp_fetch, *path, **as_user(user, method="DELETE"))
@@ -118,8 +122,9 @@ async def test_each_identity_sees_and_cancels_only_its_own(jp_fetch: Any,
         store.close()
 
 
-@pytest.mark.parametrize("extra_config", [{"identity_provider_class": HeaderIdentity,
-                                           "authorizer_class": Auditors}])
+@pytest.mark.parametrize(
+    "extra_config", [{"identity_provider_class": HeaderIdentity, "authorizer_class": Auditors}]
+)
 async def test_the_authorizer_can_grant_other_identities_jobs(jp_fetch: Any) -> None:
     job_a, sweep_b, jobs_b = await start_both(jp_fetch)
 
@@ -130,12 +135,13 @@ async def test_the_authorizer_can_grant_other_identities_jobs(jp_fetch: Any) -> 
 
     code, data, _ = await fetch_json(jp_fetch, "jobs", job_a, **as_user("auditor"))
     assert code == 200 and data["owner"] == "alice"
-    code, data, _ = await fetch_json(jp_fetch, "jobs", job_a,
-                                     **as_user("auditor", method="DELETE"))
+    code, data, _ = await fetch_json(jp_fetch, "jobs", job_a, **as_user("auditor", method="DELETE"))
     assert code == 403 and "alice" in data["message"], data
-    code, data, _ = await fetch_json(jp_fetch, "sweeps", sweep_b,
-                                     **as_user("auditor", method="DELETE"))
+    code, data, _ = await fetch_json(
+        jp_fetch, "sweeps", sweep_b, **as_user("auditor", method="DELETE")
+    )
     assert code == 403, data
-    code, data, _ = await fetch_json(jp_fetch, "sweeps", sweep_b,
-                                     **as_user("admin", method="DELETE"))
+    code, data, _ = await fetch_json(
+        jp_fetch, "sweeps", sweep_b, **as_user("admin", method="DELETE")
+    )
     assert code == 200 and data["id"] == sweep_b, data

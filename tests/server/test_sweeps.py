@@ -67,15 +67,17 @@ def server_db(recorded: dict[str, Any]) -> str:
     ],
 )
 async def test_bad_sweeps_are_refused(jp_fetch: Any, body: Any, status: int, words: str) -> None:
-    code, data, resp = await fetch_json(jp_fetch, "runs", "b4d000000001", "sweep",
-                                        **post_json(body))
+    code, data, resp = await fetch_json(
+        jp_fetch, "runs", "b4d000000001", "sweep", **post_json(body)
+    )
     assert code == status and words in data["message"], data
     check_openapi(resp, "POST", "/runs/b4d000000001/sweep", body=body)
 
 
 async def test_unknown_run_and_sweep_are_404(jp_fetch: Any) -> None:
-    code, data, _ = await fetch_json(jp_fetch, "runs", "ffffffffffff", "sweep",
-                                     **post_json({"grid": {"p": [1]}}))
+    code, data, _ = await fetch_json(
+        jp_fetch, "runs", "ffffffffffff", "sweep", **post_json({"grid": {"p": [1]}})
+    )
     assert code == 404, data
     code, data, _ = await fetch_json(jp_fetch, "sweeps", "0123456789ab")
     assert code == 404 and "no sweep" in data["message"], data
@@ -85,8 +87,7 @@ async def test_unknown_run_and_sweep_are_404(jp_fetch: Any) -> None:
 
 async def test_cancel_a_sweep_cancels_its_jobs(jp_fetch: Any, recorded: dict[str, Any]) -> None:
     body = {"grid": {"naps": [600], "k": [1, 2, 3]}, "parallel": 1}
-    code, data, _ = await fetch_json(jp_fetch, "runs", recorded["nap"], "sweep",
-                                     **post_json(body))
+    code, data, _ = await fetch_json(jp_fetch, "runs", recorded["nap"], "sweep", **post_json(body))
     assert code == 202, data
     sweep_id = data["sweep"]
     deadline = time.monotonic() + 120
@@ -113,9 +114,26 @@ async def test_cancel_a_sweep_cancels_its_jobs(jp_fetch: Any, recorded: dict[str
 
 def test_cli_sweep(recorded: dict[str, Any], tmp_path: Path) -> None:
     proc = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "nbtrace.cli", "sweep", recorded["nap"], "--db", recorded["db"],
-         "--grid", "k=2,3", "--grid", "naps=0", "--parallel", "2", "--json"],
-        capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
+        [
+            sys.executable,
+            "-m",
+            "nbtrace.cli",
+            "sweep",
+            recorded["nap"],
+            "--db",
+            recorded["db"],
+            "--grid",
+            "k=2,3",
+            "--grid",
+            "naps=0",
+            "--parallel",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(tmp_path),
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
@@ -130,8 +148,53 @@ def test_cli_sweep(recorded: dict[str, Any], tmp_path: Path) -> None:
     finally:
         store.close()
     bad = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "nbtrace.cli", "sweep", recorded["nap"], "--db", recorded["db"],
-         "--grid", "k"],
-        capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "nbtrace.cli",
+            "sweep",
+            recorded["nap"],
+            "--db",
+            recorded["db"],
+            "--grid",
+            "k",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert bad.returncode == 1 and bad.stderr.startswith("nbtrace: error: --grid takes")
+
+
+async def test_replay_kernel_is_one_of_the_servers_kernels(
+    jp_fetch: Any, recorded: dict[str, Any], jp_serverapp: Any
+) -> None:
+    """A local server's replay kernel is started by its MappingKernelManager: it is listed in
+    /api/kernels (so culling and limits see it) and interrupted through it on cancel."""
+    code, data, _ = await fetch_json(
+        jp_fetch, "runs", recorded["nap"], "rerun", **post_json({"overrides": {"naps": 600}})
+    )
+    assert code == 202, data
+    deadline = time.monotonic() + 120
+    while True:
+        resp = await jp_fetch("api", "kernels")
+        kernels = json.loads(resp.body)
+        code, job, _ = await fetch_json(jp_fetch, "jobs", data["job"])
+        if kernels and job["progress"]["done"] >= 2:
+            break
+        assert time.monotonic() < deadline, (kernels, job)
+        await asyncio.sleep(0.2)
+    assert [k["name"] for k in kernels] == ["python3"]
+    assert kernels[0]["execution_state"] in ("busy", "idle", "starting")
+    assert list(jp_serverapp.kernel_manager.list_kernel_ids()) == [kernels[0]["id"]]
+    await fetch_json(jp_fetch, "jobs", data["job"], method="DELETE")
+    deadline = time.monotonic() + 120
+    while job["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        await asyncio.sleep(0.2)
+        code, job, _ = await fetch_json(jp_fetch, "jobs", data["job"])
+    assert job["state"] == "cancelled"
+    deadline = time.monotonic() + 60
+    while jp_serverapp.kernel_manager.list_kernel_ids():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)

@@ -61,31 +61,9 @@ def rerun_run(
     ``kernel_spec_manager``. Errors in the user's code are not raised: they give a ``failed``
     verdict naming the cell.
     """
-    from .execute import execute
-
     plan = plan_replay(store, ref, overrides, kernel_name, root_dir, user, job_id,
                        kernel_spec_manager=kernel_spec_manager, host=host, tags=tags)
-    try:
-        if host is not None:
-            from .hosts import execute_hosted
-            from .setup import payload
-
-            outcome = execute_hosted(
-                host, plan.notebook, plan.kernel_name, plan.cwd, plan.base_env(),
-                payload(plan.env, plan.cwd, plan.run["id"]), timeout, progress, cancel,
-            )
-        else:
-            outcome = execute(
-                plan.notebook, plan.kernel_name, plan.cwd, plan.kernel_env(), timeout,
-                progress, cancel, kernel_spec_manager=kernel_spec_manager,
-            )
-    except NBTraceError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - kernel start/transport failures, told in one line
-        raise KernelError(
-            f"the {plan.kernel_name} kernel could not run the replay:"
-            f" {type(exc).__name__}: {one_line(exc, 200)}"
-        ) from None
+    outcome = _execute_plan(plan, host, timeout, progress, cancel, kernel_spec_manager)
 
     new = _read_run(store, plan.new_run_id)
     notebook_json = _notebook_json(outcome.notebook)
@@ -124,6 +102,42 @@ def rerun_run(
         "verdict": verdict,
         "notebook": json.loads(notebook_json),
     }
+
+
+def _execute_plan(
+    plan: Replay,
+    host: Any,
+    timeout: float | None,
+    progress: Callable[[int, int], None] | None,
+    cancel: threading.Event | None,
+    kernel_spec_manager: Any,
+) -> Any:
+    """Run the plan's notebook: through ``host``'s kernel manager (the settings in a hidden
+    setup cell), else in a kernel nbclient starts (the settings in its environment)."""
+    from .execute import execute
+
+    try:
+        if host is not None:
+            from .hosts import execute_hosted
+            from .setup import payload
+
+            outcome = execute_hosted(
+                host, plan.notebook, plan.kernel_name, plan.cwd, plan.base_env(),
+                payload(plan.env, plan.cwd, plan.run["id"]), timeout, progress, cancel,
+            )
+        else:
+            outcome = execute(
+                plan.notebook, plan.kernel_name, plan.cwd, plan.kernel_env(), timeout,
+                progress, cancel, kernel_spec_manager=kernel_spec_manager,
+            )
+    except NBTraceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - kernel start/transport failures, told in one line
+        raise KernelError(
+            f"the {plan.kernel_name} kernel could not run the replay:"
+            f" {type(exc).__name__}: {one_line(exc, 200)}"
+        ) from None
+    return outcome
 
 
 def _shas(plan: Replay) -> list[str]:

@@ -159,8 +159,9 @@ def execute_hosted(
     ``env`` is given to a local host's kernel (the server's environment, scrubbed: what a local
     replay always had); ``setup`` (a :func:`.setup.payload`) is sent as the hidden first cell.
     """
-    return host.call(lambda: _execute_hosted(
-        host, nb, kernel_name, cwd, env, setup, timeout, progress, cancel))
+    return host.call(
+        lambda: _execute_hosted(host, nb, kernel_name, cwd, env, setup, timeout, progress, cancel)
+    )
 
 
 async def _execute_hosted(
@@ -260,8 +261,9 @@ def _off_loop(progress: ProgressFn | None) -> Callable[[int, int], Any] | None:
     return call
 
 
-async def _watch(host: KernelHost, kernel_id: str, cancel: threading.Event,
-                 state: dict[str, Any]) -> None:
+async def _watch(
+    host: KernelHost, kernel_id: str, cancel: threading.Event, state: dict[str, Any]
+) -> None:
     """Interrupt the kernel when ``cancel`` is set (through the manager: on a gateway, the
     gateway's interrupt); shut it down when the interrupt is ignored."""
     while not cancel.is_set():
@@ -284,4 +286,3 @@ async def _shutdown(host: KernelHost, kernel_id: str, now: bool) -> None:
         await _maybe_await(host.kernel_manager.shutdown_kernel(kernel_id, now=now))
     except Exception:  # noqa: BLE001 - already gone (culled, killed, gateway restarted)
         pass
-

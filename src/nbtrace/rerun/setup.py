@@ -26,12 +26,22 @@ from ..errors import NBTraceError, one_line
 
 #: Variables the setup removes from the kernel's environment unless the plan sets them: a
 #: gateway kernel inherits the gateway's environment, which may come from an earlier replay.
-CLEARED = ("NBTRACE_REPLAY", "NBTRACE_SEEDS", "NBTRACE_NOTEBOOK", "NBTRACE_KERNEL_NAME",
-           "JPY_SESSION_NAME")
+CLEARED = (
+    "NBTRACE_REPLAY",
+    "NBTRACE_SEEDS",
+    "NBTRACE_NOTEBOOK",
+    "NBTRACE_KERNEL_NAME",
+    "JPY_SESSION_NAME",
+)
 
 #: The server's own nbtrace settings a replay kernel gets too (what a local kernel inherits).
-FORWARDED = ("NBTRACE_ENV_ALLOWLIST", "NBTRACE_SEED_RNG", "NBTRACE_FLUSH_INTERVAL",
-             "NBTRACE_HEARTBEAT_TIMEOUT", "NBTRACE_BUSY_TIMEOUT")
+FORWARDED = (
+    "NBTRACE_ENV_ALLOWLIST",
+    "NBTRACE_SEED_RNG",
+    "NBTRACE_FLUSH_INTERVAL",
+    "NBTRACE_HEARTBEAT_TIMEOUT",
+    "NBTRACE_BUSY_TIMEOUT",
+)
 
 
 class ReplaySetupError(NBTraceError):
@@ -40,8 +50,9 @@ class ReplaySetupError(NBTraceError):
     http_status = 409
 
 
-def payload(env: Mapping[str, str], cwd: str, parent: str,
-            base: Mapping[str, str] | None = None) -> dict[str, Any]:
+def payload(
+    env: Mapping[str, str], cwd: str, parent: str, base: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """What :func:`apply` needs: the plan's variables (plus forwarded settings), the folder,
     and the source run (whose presence proves the kernel sees the server's store)."""
     source = os.environ if base is None else base

@@ -65,13 +65,28 @@ def run_sweep(
 
     def one(overrides: dict[str, Any]) -> dict[str, Any]:
         try:
-            result = rerun_run(store, plan.run["id"], overrides=overrides,
-                               kernel_name=kernel_name, timeout=timeout, host=host, tags=tags)
-            out = {"overrides": overrides, "run": result["run"],
-                   "status": result["verdict"]["status"], "error": result["verdict"].get("error")}
+            result = rerun_run(
+                store,
+                plan.run["id"],
+                overrides=overrides,
+                kernel_name=kernel_name,
+                timeout=timeout,
+                host=host,
+                tags=tags,
+            )
+            out = {
+                "overrides": overrides,
+                "run": result["run"],
+                "status": result["verdict"]["status"],
+                "error": result["verdict"].get("error"),
+            }
         except NBTraceError as exc:
-            out = {"overrides": overrides, "run": None, "status": "failed",
-                   "error": one_line(exc, 300)}
+            out = {
+                "overrides": overrides,
+                "run": None,
+                "status": "failed",
+                "error": one_line(exc, 300),
+            }
         with lock:
             done[0] += 1
             if progress is not None:
@@ -79,8 +94,9 @@ def run_sweep(
         return out
 
     t0 = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=min(parallel, len(sets)),
-                            thread_name_prefix="nbtrace-sweep") as pool:
+    with ThreadPoolExecutor(
+        max_workers=min(parallel, len(sets)), thread_name_prefix="nbtrace-sweep"
+    ) as pool:
         results = list(pool.map(one, sets))
     return {
         "sweep": sweep_id,

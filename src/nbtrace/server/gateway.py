@@ -64,21 +64,34 @@ class _QuietHBQueue(_Quiet, HBChannelQueue):
 class NBTraceGatewayKernelClient(GatewayKernelClient):
     """``GatewayKernelClient`` that authenticates its websocket and does not spin."""
 
-    async def start_channels(self, shell: bool = True, iopub: bool = True, stdin: bool = True,
-                             hb: bool = True, control: bool = True) -> None:
+    async def start_channels(
+        self,
+        shell: bool = True,
+        iopub: bool = True,
+        stdin: bool = True,
+        hb: bool = True,
+        control: bool = True,
+    ) -> None:
         import websocket
         from jupyter_client.asynchronous.client import AsyncKernelClient
         from jupyter_server.utils import url_escape, url_path_join
 
         gw = GatewayClient.instance()
-        ws_url = url_path_join(gw.ws_url or "", gw.kernels_endpoint, url_escape(self.kernel_id),
-                               "channels")
+        ws_url = url_path_join(
+            gw.ws_url or "", gw.kernels_endpoint, url_escape(self.kernel_id), "channels"
+        )
         headers = gw.load_connection_args().get("headers") or {}
-        ssl_options = {"ca_certs": gw.ca_certs, "certfile": gw.client_cert,
-                       "keyfile": gw.client_key}
+        ssl_options = {
+            "ca_certs": gw.ca_certs,
+            "certfile": gw.client_cert,
+            "keyfile": gw.client_key,
+        }
         sock = await asyncio.to_thread(
-            websocket.create_connection, ws_url, timeout=gw.KERNEL_LAUNCH_TIMEOUT,
-            enable_multithread=True, sslopt=ssl_options,
+            websocket.create_connection,
+            ws_url,
+            timeout=gw.KERNEL_LAUNCH_TIMEOUT,
+            enable_multithread=True,
+            sslopt=ssl_options,
             header=[f"{k}: {v}" for k, v in headers.items()],
         )
         self.channel_socket = sock
@@ -90,11 +103,13 @@ class NBTraceGatewayKernelClient(GatewayKernelClient):
         self._hb_channel = _QuietHBQueue("hb", sock, self.log)
         self._channel_queues["hb"] = self._hb_channel
         started = AsyncKernelClient.start_channels(
-            self, shell=shell, iopub=iopub, stdin=stdin, hb=hb, control=control)
+            self, shell=shell, iopub=iopub, stdin=stdin, hb=hb, control=control
+        )
         if asyncio.iscoroutine(started):
             await started
         self.response_router = threading.Thread(
-            target=self._route_responses, name="nbtrace-gateway-ws", daemon=True)
+            target=self._route_responses, name="nbtrace-gateway-ws", daemon=True
+        )
         self.response_router.start()
 
 
@@ -119,7 +134,10 @@ def server_host(serverapp: Any, loop: asyncio.AbstractEventLoop) -> KernelHost |
         return None
     remote = is_gateway(km)
     return KernelHost(
-        kernel_manager=km, kernel_spec_manager=ksm, loop=loop, remote=remote,
+        kernel_manager=km,
+        kernel_spec_manager=ksm,
+        loop=loop,
+        remote=remote,
         root_dir=str(serverapp.root_dir) if getattr(serverapp, "root_dir", None) else None,
         client_factory=gateway_client_for if remote else None,
         name=f"gateway {GatewayClient.instance().url}" if remote else "server",
@@ -159,8 +177,14 @@ def gateway_host(url: str, token: str | None = None) -> tuple[KernelHost, Any]:
         return km, GatewayKernelSpecManager(parent=parent)
 
     km, ksm = asyncio.run_coroutine_threadsafe(build(), loop).result(60)
-    host = KernelHost(kernel_manager=km, kernel_spec_manager=ksm, loop=loop, remote=True,
-                      client_factory=gateway_client_for, name=f"gateway {url}")
+    host = KernelHost(
+        kernel_manager=km,
+        kernel_spec_manager=ksm,
+        loop=loop,
+        remote=True,
+        client_factory=gateway_client_for,
+        name=f"gateway {url}",
+    )
 
     def stop() -> None:
         loop.call_soon_threadsafe(loop.stop)

@@ -44,9 +44,7 @@ def parameter_sets(grid: Any = None, sets: Any = None) -> list[dict[str, Any]]:
         for name in names:
             values = grid[name]
             if not isinstance(values, list) or not values:
-                raise UsageError(
-                    f"grid values for {one_line(name, 60)!r} must be a non-empty list"
-                )
+                raise UsageError(f"grid values for {one_line(name, 60)!r} must be a non-empty list")
         total = 1
         for name in names:
             total *= len(grid[name])
@@ -81,11 +79,19 @@ class Sweep:
 
     def row(self, state: str) -> dict[str, Any]:
         return {
-            "id": self.id, "run_id": self.source_run, "state": state,
-            "request": {"grid": self.grid, "sets": self.sets, "parallel": self.parallel,
-                        "cancelled": self.cancelled},
-            "jobs": self.jobs, "owner": self.owner,
-            "created_at": self.created_at, "updated_at": time.time(),
+            "id": self.id,
+            "run_id": self.source_run,
+            "state": state,
+            "request": {
+                "grid": self.grid,
+                "sets": self.sets,
+                "parallel": self.parallel,
+                "cancelled": self.cancelled,
+            },
+            "jobs": self.jobs,
+            "owner": self.owner,
+            "created_at": self.created_at,
+            "updated_at": time.time(),
         }
 
 
@@ -107,9 +113,15 @@ class SweepManager:
         self._slots: asyncio.Semaphore | None = None
         self._live: dict[str, Sweep] = {}
 
-    async def submit(self, ref: str, sets: list[dict[str, Any]], parallel: int | None,
-                     kernel_name: str | None, owner: str | None,
-                     grid: dict[str, Any] | None = None) -> Sweep:
+    async def submit(
+        self,
+        ref: str,
+        sets: list[dict[str, Any]],
+        parallel: int | None,
+        kernel_name: str | None,
+        owner: str | None,
+        grid: dict[str, Any] | None = None,
+    ) -> Sweep:
         """Validate every parameter set against the run (at once), record the sweep and its
         jobs, and start it; ``parallel`` is capped by ``max_parallel_reruns``."""
         from ..rerun import plan_replay
@@ -117,21 +129,39 @@ class SweepManager:
 
         store, jobs = self.jobs.store, self.jobs
         plan = await asyncio.to_thread(
-            plan_replay, store, ref, sets[0], kernel_name, jobs.root_dir, owner,
-            kernel_spec_manager=jobs.kernel_spec_manager, host=jobs.host,
+            plan_replay,
+            store,
+            ref,
+            sets[0],
+            kernel_name,
+            jobs.root_dir,
+            owner,
+            kernel_spec_manager=jobs.kernel_spec_manager,
+            host=jobs.host,
         )
         clean = [plan.overrides] + [validate_overrides(plan.run, s) for s in sets[1:]]
         if parallel is None:
             parallel = self.max_parallel
         sweep = Sweep(
-            id=secrets.token_hex(6), source_run=plan.run["id"], owner=owner, sets=clean,
-            parallel=max(1, min(int(parallel), self.max_parallel)), grid=grid,
+            id=secrets.token_hex(6),
+            source_run=plan.run["id"],
+            owner=owner,
+            sets=clean,
+            parallel=max(1, min(int(parallel), self.max_parallel)),
+            grid=grid,
         )
         tags = {SWEEP_TAG: sweep.id}
         for overrides in clean:
-            job = await jobs.add(sweep.source_run, overrides, kernel_name, owner,
-                                 len(plan.notebook.cells), sweep=sweep.id, tags=tags,
-                                 queue=False)
+            job = await jobs.add(
+                sweep.source_run,
+                overrides,
+                kernel_name,
+                owner,
+                len(plan.notebook.cells),
+                sweep=sweep.id,
+                tags=tags,
+                queue=False,
+            )
             sweep.jobs.append(job.id)
         await asyncio.to_thread(store.save_sweep, sweep.row("queued"))
         self._live[sweep.id] = sweep
@@ -179,7 +209,8 @@ class SweepManager:
             "source_run": row["run_id"],
             "state": state,
             "progress": {
-                "done": len(over), "total": len(views),
+                "done": len(over),
+                "total": len(views),
                 "running": states.count("running"),
                 "failed": sum(1 for s in states if s == "error"),
             },
