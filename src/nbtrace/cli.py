@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="kernels at once (default: the free cores; more on a gateway)")
     p.add_argument("--kernel", help="kernel spec name (default: the recorded one)")
     p.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    p.add_argument("--trust", action="store_true",
+                   help="re-execute a run recorded by someone else, or imported")
     _gateway_args(p)
 
     p = sub.add_parser("export", help=VERBS["export"], description=VERBS["export"])
@@ -449,7 +451,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
         result = run_sweep(store, args.run, grid, parallel=args.parallel,
                            kernel_name=args.kernel, timeout=args.timeout, host=host,
-                           progress=progress)
+                           progress=progress, trust=args.trust)
     finally:
         stop()
     if args.json:

@@ -23,6 +23,20 @@ SWEEP_TAG = "sweep"
 MAX_SETS = 256
 
 
+def check_trust(store: Store, run_id: str, trust: bool, requester: str | None, how: str) -> None:
+    """The hardening rule for re-executing a run recorded by someone else (or imported): a
+    sweep re-executes it as often as it has sets, so the rule applies to the sweep as a whole.
+
+    The rule lives in :mod:`nbtrace.rerun.trust` (the hardening work); until that module is in
+    the tree there is no rule to apply.
+    """
+    try:
+        from .trust import require_trust  # type: ignore[import-not-found]
+    except ImportError:
+        return
+    require_trust(store, run_id, trust, requester, how)
+
+
 def grid_sets(grid: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
     """The cross product of ``grid``'s values, as parameter sets."""
     names = list(grid)
@@ -43,6 +57,7 @@ def run_sweep(
     timeout: float | None = None,
     host: Any = None,
     progress: Callable[[int, int], None] | None = None,
+    trust: bool = False,
 ) -> dict[str, Any]:
     """Re-execute ``ref`` once per set of ``grid``; ``{"sweep", "runs", "results", ...}``."""
     from . import plan_replay, rerun_run
@@ -52,6 +67,7 @@ def run_sweep(
     sets = grid_sets(grid)
     # Checked up front: a bad name or folder fails once, before any kernel starts.
     plan = plan_replay(store, ref, sets[0], kernel_name, host=host)
+    check_trust(store, plan.run["id"], trust, None, "--trust")
     for s in sets[1:]:
         validate_overrides(plan.run, s)
     if parallel is None:

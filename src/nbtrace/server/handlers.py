@@ -421,8 +421,10 @@ class SweepHandler(NBTraceHandler):
         except NBTraceError as exc:
             raise _http_error(exc) from None
         user = jupyter_user_name(self.current_user)
-        sweep = await self.guard(self.sweeps.submit(run_id, sets, parallel, kernel, user,
-                                                    grid=body.get("grid")))
+        sweep = await self.guard(self.sweeps.submit(
+            run_id, sets, parallel, kernel, user, grid=body.get("grid"),
+            trust=body.get("trust", False),
+        ))
         url = self.request.path.rsplit("/runs/", 1)[0] + f"/sweeps/{sweep.id}"
         self.set_header("Location", url)
         view = await self.sweeps.get(sweep.id)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NotFoundError, UsageError, one_line
+from ..rerun.sweep import check_trust
 from .jobs import EVERYONE, ForbiddenError, JobManager, Viewer, _iso, job_view
 
 #: The most parameter sets one sweep may have (each is a kernel start).
@@ -121,6 +122,7 @@ class SweepManager:
         kernel_name: str | None,
         owner: str | None,
         grid: dict[str, Any] | None = None,
+        trust: bool = False,
     ) -> Sweep:
         """Validate every parameter set against the run (at once), record the sweep and its
         jobs, and start it; ``parallel`` is capped by ``max_parallel_reruns``."""
@@ -139,6 +141,7 @@ class SweepManager:
             kernel_spec_manager=jobs.kernel_spec_manager,
             host=jobs.host,
         )
+        await asyncio.to_thread(check_trust, store, plan.run["id"], trust, owner, '"trust": true')
         clean = [plan.overrides] + [validate_overrides(plan.run, s) for s in sets[1:]]
         if parallel is None:
             parallel = self.max_parallel
