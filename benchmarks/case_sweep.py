@@ -165,7 +165,7 @@ def main() -> None:
         results["local server"] = measure(local, run_id, args.jobs, args.nap)
     finally:
         local.stop()
-    results["local server"]["kernel start"] = min(
+    results["local server"]["kernel start"] = statistics.median(
         asyncio.run(_kernel_cycle_local()) for _ in range(3)
     )
     gateway = start_gateway(base)

@@ -60,6 +60,9 @@ class KernelHost:
     client_factory: Callable[[Any], Any] | None = None
     name: str = "server"
     live: set[str] = field(default_factory=set)
+    #: Seconds the kernel specs are reused (a sweep plans every job; a gateway answers by HTTP).
+    specs_ttl: float = 5.0
+    _specs: tuple[float, dict[str, dict[str, Any]]] | None = None
 
     def call(self, make: Callable[[], Awaitable[Any]], timeout: float | None = None) -> Any:
         """Run coroutine ``make()`` on the host's loop from another thread; its result."""
@@ -100,6 +103,9 @@ class KernelHost:
         Why from ``get_all_specs``: it is what the server's ``/api/kernelspecs`` serves, local
         (respecting ``allowed_kernelspecs``) or a gateway's (a coroutine there; awaited here).
         """
+        cached = self._specs
+        if cached is not None and time.monotonic() - cached[0] < self.specs_ttl:
+            return {k: dict(v) for k, v in cached[1].items()}
         try:
             raw = await _maybe_await(self.kernel_spec_manager.get_all_specs())
         except NBTraceError:
@@ -114,7 +120,8 @@ class KernelHost:
             spec = model.get("spec") if isinstance(model, Mapping) else None
             if isinstance(spec, Mapping):
                 out[str(name)] = dict(spec)
-        return out
+        self._specs = (time.monotonic(), out)
+        return {k: dict(v) for k, v in out.items()}
 
     def client_for(self, km: Any) -> Any:
         return self.client_factory(km) if self.client_factory is not None else km.client()
