@@ -215,7 +215,11 @@ async def _execute_hosted(
         await kc.wait_for_ready(timeout=READY_TIMEOUT_S)
         if cancel is not None:
             watcher = asyncio.ensure_future(_watch(host, kernel_id, cancel, state))
-        await silent(kc, setup_code(setup), ReplaySetupError)
+        try:
+            await silent(kc, setup_code(setup), ReplaySetupError)
+        except ReplaySetupError:
+            if not state["cancelled"]:
+                raise  # else: interrupted by a cancel; run_cells below stops at once
         await run_cells(client, nb, out, state, cancel, _off_loop(progress), timeout)
         if not state["cancelled"]:
             try:
@@ -248,6 +252,8 @@ async def silent(kc: Any, code: str, error: type[Exception]) -> None:
         try:
             msg = await kc.shell_channel.get_msg(timeout=min(left, 5.0))
         except Exception:  # noqa: BLE001 - queue.Empty / TimeoutError: poll again
+            if not await _maybe_await(kc.is_alive()):
+                raise error("the replay kernel died before it answered") from None
             continue
         if (msg.get("parent_header") or {}).get("msg_id") != msg_id:
             continue
