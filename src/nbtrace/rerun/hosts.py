@@ -30,9 +30,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import NBTraceError, one_line
+from ..errors import HostError, NBTraceError, ReplaySetupError, one_line
 from .execute import INTERRUPT_GRACE_S, Outcome, ProgressFn, _maybe_await, run_cells, settle
-from .setup import FINISH_CODE, ReplaySetupError, setup_code
+from .setup import FINISH_CODE, setup_code
 
 #: Seconds a hosted kernel may take to answer its first request (a gateway may queue it).
 READY_TIMEOUT_S = 120.0
@@ -141,12 +141,6 @@ def default_parallel(gateway: bool) -> int:
     except (AttributeError, OSError):
         load = 0.0
     return max(1, cores - int(round(load)))
-
-
-class HostError(NBTraceError):
-    """The kernel manager (a gateway) could not be reached or refused a request."""
-
-    http_status = 502
 
 
 # ----------------------------------------------------------------------------- execution

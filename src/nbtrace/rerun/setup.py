@@ -22,7 +22,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import NBTraceError, one_line
+from ..errors import NBTraceError, ReplaySetupError, one_line
 
 #: Variables the setup removes from the kernel's environment unless the plan sets them: a
 #: gateway kernel inherits the gateway's environment, which may come from an earlier replay.
@@ -42,12 +42,6 @@ FORWARDED = (
     "NBTRACE_HEARTBEAT_TIMEOUT",
     "NBTRACE_BUSY_TIMEOUT",
 )
-
-
-class ReplaySetupError(NBTraceError):
-    """The replay kernel cannot do the replay (its folder or the store is out of its reach)."""
-
-    http_status = 409
 
 
 def payload(

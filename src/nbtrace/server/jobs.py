@@ -26,15 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import NBTraceError, NotFoundError, one_line
+from ..errors import ForbiddenError, NBTraceError, NotFoundError, one_line
 from ..store.base import Store
-
-
-class ForbiddenError(NBTraceError):
-    """The caller may see this job or sweep but not change it (another identity's)."""
-
-    http_status = 403
-
 
 STATES = ("queued", "running", "done", "error", "cancelled")
 ACTIVE = ("queued", "running")

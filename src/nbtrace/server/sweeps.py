@@ -23,9 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import NotFoundError, UsageError, one_line
+from ..errors import ForbiddenError, NotFoundError, UsageError, one_line
 from ..rerun.sweep import check_trust
-from .jobs import EVERYONE, ForbiddenError, JobManager, Viewer, _iso, job_view
+from .jobs import EVERYONE, JobManager, Viewer, _iso, job_view
 
 #: The most parameter sets one sweep may have (each is a kernel start).
 MAX_SETS = 256
