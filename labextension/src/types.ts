@@ -182,6 +182,8 @@ export interface IDrift {
   kernel_name?: string | null;
   /** False when the kernel that would re-run cannot import nbtrace. */
   nbtrace_installed?: boolean;
+  /** Set when the kernel runs on a gateway: its environment is not probed before the replay. */
+  remote?: string;
 }
 
 /** Re-execution job states. */

@@ -62,6 +62,14 @@ export function parseEdited(text: string, original: JSONValue): JSONValue {
 
 function DriftView(props: { drift: IDrift }): JSX.Element {
   const { drift } = props;
+  if (drift.remote) {
+    return (
+      <div className="nbtrace-muted">
+        Not checked before the replay: the kernel runs on the {drift.remote}. The verdict lists
+        every environment difference once it ran.
+      </div>
+    );
+  }
   const pk = drift.packages ?? { changed: [], added: [], removed: [] };
   const items: string[] = [];
   if (drift.python) {
