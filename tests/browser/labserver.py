@@ -153,8 +153,11 @@ def free_port() -> int:
 class LabServer:
     """A JupyterLab server started as a subprocess for the tests."""
 
-    def __init__(self, root: Path, db: str, log: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, db: str, log: Path | None = None, extra_args: list[str] | None = None
+    ) -> None:
         self.root = Path(root)
+        self.extra_args = list(extra_args or [])
         self.db = db
         self.port = free_port()
         self.token = secrets.token_hex(16)
@@ -194,6 +197,7 @@ class LabServer:
             f"--ServerApp.root_dir={self.root}",
             "--LabApp.expose_app_in_browser=True",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *self.extra_args,
         ]
         self._logfile = open(self.log, "wb")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._logfile, stderr=subprocess.STDOUT)
