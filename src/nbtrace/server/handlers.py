@@ -60,6 +60,8 @@ class ExtensionState:
 
     def close(self) -> None:
         """Cancel jobs and close the store (server shutdown, tests)."""
+        if self.sweeps is not None:
+            self.sweeps.shutdown()
         if self.jobs is not None:
             self.jobs.shutdown()
         if self.store is not None:

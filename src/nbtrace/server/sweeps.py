@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import ForbiddenError, NotFoundError, UsageError, one_line
 from ..rerun.sweep import check_trust
-from .jobs import EVERYONE, JobManager, Viewer, _iso, job_view
+from .jobs import EVERYONE, JobManager, Viewer, _iso, job_view, log
 
 #: The most parameter sets one sweep may have (each is a kernel start).
 MAX_SETS = 256
@@ -187,9 +187,18 @@ class SweepManager:
         try:
             await asyncio.gather(*(one(j) for j in sweep.jobs))
         finally:
-            view = await self.view(sweep)
-            await asyncio.to_thread(self.jobs.store.save_sweep, sweep.row(view["state"]))
             self._live.pop(sweep.id, None)
+            try:
+                view = await self.view(sweep)
+                await asyncio.to_thread(self.jobs.store.save_sweep, sweep.row(view["state"]))
+            except Exception:  # noqa: BLE001 - the store closed (shutdown): the jobs say it all
+                log.debug("nbtrace: could not save the end of sweep %s", sweep.id, exc_info=True)
+
+    def shutdown(self) -> None:
+        """Stop starting jobs of every sweep (at exit; the running jobs are cancelled by the
+        job manager)."""
+        for sweep in list(self._live.values()):
+            sweep.cancelled = True
 
     async def view(self, sweep: Sweep | dict[str, Any]) -> dict[str, Any]:
         """The public JSON of a sweep (live or stored)."""
