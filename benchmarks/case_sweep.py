@@ -148,6 +148,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=6)
     ap.add_argument("--nap", type=float, default=1.0)
+    ap.add_argument("--rounds", type=int, default=3, help="repetitions (medians reported)")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="nbtrace-sweep-bench-"))
@@ -159,31 +160,39 @@ def main() -> None:
     store = open_store(db)
     run_id = store.list_runs(limit=1)[0][0]["id"]
     store.close()
-    results: dict[str, dict[str, float]] = {}
-    local = start_server(base, root, db, None, {"max_parallel_reruns": 2})
-    try:
-        results["local server"] = measure(local, run_id, args.jobs, args.nap)
-    finally:
-        local.stop()
-    results["local server"]["kernel start"] = statistics.median(
-        asyncio.run(_kernel_cycle_local()) for _ in range(3)
-    )
-    gateway = start_gateway(base)
-    try:
-        server = start_server(base, root, db, gateway, {"max_parallel_reruns": 2})
+    rounds: dict[str, list[dict[str, float]]] = {"local server": [], "gateway": []}
+    loads = [os.getloadavg()[0]]
+    for _ in range(args.rounds):
+        local = start_server(base, root, db, None, {"max_parallel_reruns": 2})
         try:
-            results["gateway"] = measure(server, run_id, args.jobs, args.nap)
+            r = measure(local, run_id, args.jobs, args.nap)
         finally:
-            server.stop()
-        results["gateway"]["kernel start"] = kernel_cycle_gateway(gateway)
-    finally:
-        gateway.stop()
+            local.stop()
+        r["kernel start"] = statistics.median(asyncio.run(_kernel_cycle_local()) for _ in range(3))
+        rounds["local server"].append(r)
+        gateway = start_gateway(base)
+        try:
+            server = start_server(base, root, db, gateway, {"max_parallel_reruns": 2})
+            try:
+                r = measure(server, run_id, args.jobs, args.nap)
+            finally:
+                server.stop()
+            r["kernel start"] = kernel_cycle_gateway(gateway)
+        finally:
+            gateway.stop()
+        rounds["gateway"].append(r)
+        loads.append(os.getloadavg()[0])
+    results = {
+        where: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+        for where, rs in rounds.items()
+    }
     lines = [
-        f"# Sweeps ({args.jobs} jobs, a {args.nap:g} s cell; {os.cpu_count()} cores,"
-        f" load {os.getloadavg()[0]:.2f}; {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC)",
+        f"# Sweeps ({args.jobs} jobs, a {args.nap:g} s cell; medians of {args.rounds} rounds;"
+        f" {os.cpu_count()} cores, load {min(loads):.1f}-{max(loads):.1f};"
+        f" {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC)",
         "",
         "Command: `.venv/bin/python benchmarks/case_sweep.py"
-        f" --jobs {args.jobs} --nap {args.nap:g} --write`",
+        f" --jobs {args.jobs} --nap {args.nap:g} --rounds {args.rounds} --write`",
         "",
         "| where | sequential replays | sweep p=1 | sweep p=2 | p=2 vs sequential |"
         " cell time / job | overhead / job | one kernel start |",
