@@ -223,7 +223,8 @@ const FLOAT_MARK = '\u0000nbtrace-float:';
 export function rerunBody(
   overrides: { [key: string]: JSONValue },
   floats: ReadonlySet<string> = new Set(),
-  kernelName?: string
+  kernelName?: string,
+  trust?: boolean
 ): string {
   const marked: { [key: string]: JSONValue } = {};
   for (const [key, value] of Object.entries(overrides)) {
@@ -236,6 +237,9 @@ export function rerunBody(
   if (kernelName) {
     body.kernel_name = kernelName;
   }
+  if (trust) {
+    body.trust = true;
+  }
   return JSON.stringify(body).replace(/"\\u0000nbtrace-float:(-?\d+)"/g, '$1.0');
 }
 
@@ -243,18 +247,33 @@ export function rerunBody(
  * `POST runs/{id}/rerun`: returns the job id.
  *
  * @param floats - names of overrides to send as floats even when their value is integral
+ * @param trust - the user read the code of a run recorded by someone else (or imported) and
+ *   trusts it; without it such a request fails with a {@link TRUST_STATUS} error
  */
 export async function startRerun(
   id: string,
   overrides: { [key: string]: JSONValue },
   floats?: ReadonlySet<string>,
-  kernelName?: string
+  kernelName?: string,
+  trust?: boolean
 ): Promise<string> {
   const answer = await requestAPI<{ job: string }>(`runs/${enc(id)}/rerun`, {
     method: 'POST',
-    body: rerunBody(overrides, floats, kernelName)
+    body: rerunBody(overrides, floats, kernelName, trust)
   });
   return answer.job;
+}
+
+/** The status of a re-execution refused until the user trusts the run's code. */
+export const TRUST_STATUS = 409;
+
+/** Whether `error` is the server asking for explicit trust (not another 409). */
+export function needsTrust(error: unknown): boolean {
+  return (
+    error instanceof NbtraceError &&
+    error.status === TRUST_STATUS &&
+    error.message.includes('"trust": true')
+  );
 }
 
 /** `GET jobs/{id}`. */
@@ -269,16 +288,18 @@ export async function cancelJob(job: string): Promise<void> {
 
 /**
  * `POST runs/{id}/sweep`: re-execute the run once per set of the grid's cross product, at most
- * `parallel` at once; returns the sweep id.
+ * `parallel` at once; returns the sweep id. A run recorded by someone else (or imported) needs
+ * `trust` (else a 409, see {@link needsTrust}).
  */
 export async function startSweep(
   id: string,
   grid: { [key: string]: JSONValue[] },
-  parallel: number
+  parallel: number,
+  trust = false
 ): Promise<string> {
   const answer = await requestAPI<{ sweep: string }>(`runs/${enc(id)}/sweep`, {
     method: 'POST',
-    body: JSON.stringify({ grid, parallel })
+    body: JSON.stringify(trust ? { grid, parallel, trust } : { grid, parallel })
   });
   return answer.sweep;
 }

@@ -77,7 +77,7 @@ async def start_both(jp_fetch: Any) -> tuple[str, str, list[str]]:
         jp_fetch, "runs", "5ha7ed000001", "rerun", **as_user("alice", **post_json({}))
     )
     assert code == 202, a
-    body = {"grid": {"p": [1, 2]}, "parallel": 2}
+    body = {"grid": {"p": [1, 2]}, "parallel": 2, "trust": True}
     code, s, resp = await fetch_json(
         jp_fetch, "runs", "5ha7ed000001", "sweep", **as_user("bob", **post_json(body))
     )

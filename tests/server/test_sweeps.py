@@ -74,6 +74,30 @@ async def test_bad_sweeps_are_refused(jp_fetch: Any, body: Any, status: int, wor
     check_openapi(resp, "POST", "/runs/b4d000000001/sweep", body=body)
 
 
+async def test_sweeping_someone_elses_run_needs_trust(jp_fetch: Any) -> None:
+    """The synthetic run was recorded by "tester" on host "elsewhere": 409 without trust, and
+    nothing queued; with ``"trust": true`` the sweep starts."""
+    code, data, resp = await fetch_json(
+        jp_fetch, "runs", "b4d000000001", "sweep", **post_json({"grid": {"p": [1, 2]}})
+    )
+    assert code == 409 and "recorded by tester@elsewhere" in data["message"], data
+    assert '"trust": true' in data["message"]
+    code, listed, _ = await fetch_json(jp_fetch, "jobs")
+    assert not [j for j in listed["jobs"] if j["source_run"] == "b4d000000001"]
+    body = {"grid": {"p": [1, 2]}, "trust": True}
+    code, data, resp = await fetch_json(
+        jp_fetch, "runs", "b4d000000001", "sweep", **post_json(body)
+    )
+    assert code == 202 and len(data["jobs"]) == 2, data
+    check_openapi(resp, "POST", "/runs/b4d000000001/sweep", body=body)
+    sweep_id = data["sweep"]
+    deadline = time.monotonic() + 120
+    while data["state"] in ("queued", "running"):
+        assert time.monotonic() < deadline, data
+        await asyncio.sleep(0.2)
+        code, data, _ = await fetch_json(jp_fetch, "sweeps", sweep_id)
+
+
 async def test_unknown_run_and_sweep_are_404(jp_fetch: Any) -> None:
     code, data, _ = await fetch_json(
         jp_fetch, "runs", "ffffffffffff", "sweep", **post_json({"grid": {"p": [1]}})

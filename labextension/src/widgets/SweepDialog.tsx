@@ -10,9 +10,9 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 import React, { useEffect, useId, useRef, useState } from 'react';
 
-import { cancelSweep, getSweep, startSweep } from '../api';
+import { cancelSweep, getRun, getSweep, needsTrust, startSweep } from '../api';
 import type { IRunSummary, ISweep, JSONValue } from '../types';
-import { parseEdited } from './RerunDialog';
+import { ITrustRequest, parseEdited, TrustConfirmation } from './RerunDialog';
 
 /** Milliseconds between sweep polls. */
 const POLL_MS = 1000;
@@ -66,6 +66,8 @@ export function SweepForm(props: ISweepFormProps): JSX.Element {
   const [sweepId, setSweepId] = useState<string | null>(null);
   const [sweep, setSweep] = useState<ISweep | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [starting, setStarting] = useState(false);
+  const [trustRequest, setTrustRequest] = useState<ITrustRequest | null>(null);
   const first = useRef<HTMLInputElement>(null);
   useEffect(() => first.current?.focus(), []);
 
@@ -89,6 +91,8 @@ export function SweepForm(props: ISweepFormProps): JSX.Element {
   const parallelOk = Number.isInteger(nParallel) && nParallel >= 1;
   const canStart =
     !sweepId &&
+    !starting &&
+    trustRequest === null &&
     Object.keys(problems).length === 0 &&
     Object.keys(swept).length > 0 &&
     count <= MAX_SETS &&
@@ -123,12 +127,26 @@ export function SweepForm(props: ISweepFormProps): JSX.Element {
     };
   }, [sweepId]);
 
-  const start = async () => {
+  const start = async (trust = false) => {
     setError(null);
+    setStarting(true);
     try {
-      setSweepId(await startSweep(run.id, swept, nParallel));
+      setSweepId(await startSweep(run.id, swept, nParallel, trust));
+      setTrustRequest(null);
     } catch (e) {
-      setError((e as Error).message);
+      if (!trust && needsTrust(e)) {
+        // The same confirmation as the re-execute dialog: who recorded it, and its code.
+        const recordedBy = `${run.user ?? '?'}@${run.host ?? '?'}`;
+        setTrustRequest({ reason: (e as Error).message, recordedBy, cells: null });
+        getRun(run.id).then(
+          full => setTrustRequest(t => t && { ...t, cells: full.cells ?? [] }),
+          err => setError((err as Error).message)
+        );
+      } else {
+        setError((e as Error).message);
+      }
+    } finally {
+      setStarting(false);
     }
   };
   const cancel = async () => {
@@ -213,6 +231,13 @@ export function SweepForm(props: ISweepFormProps): JSX.Element {
           {sweep.progress.running ? `, ${sweep.progress.running} running` : ''}
           {sweep.progress.failed ? `, ${sweep.progress.failed} failed` : ''} · sweep {sweep.state}
         </div>
+      )}
+      {trustRequest && !sweepId && (
+        <TrustConfirmation
+          request={trustRequest}
+          starting={starting}
+          onTrust={() => void start(true)}
+        />
       )}
       {error && (
         <div className="nbtrace-error" role="alert">

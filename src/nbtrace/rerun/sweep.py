@@ -24,16 +24,11 @@ MAX_SETS = 256
 
 
 def check_trust(store: Store, run_id: str, trust: bool, requester: str | None, how: str) -> None:
-    """The hardening rule for re-executing a run recorded by someone else (or imported): a
-    sweep re-executes it as often as it has sets, so the rule applies to the sweep as a whole.
+    """The trust rule of re-execution (:mod:`nbtrace.rerun.trust`) for a whole sweep: a run
+    recorded by someone else, or imported, is swept only with explicit trust (checked once, as
+    the sweep re-executes the same code for every set)."""
+    from .trust import require_trust
 
-    The rule lives in :mod:`nbtrace.rerun.trust` (the hardening work); until that module is in
-    the tree there is no rule to apply.
-    """
-    try:
-        from .trust import require_trust  # type: ignore[import-not-found]
-    except ImportError:
-        return
     require_trust(store, run_id, trust, requester, how)
 
 
@@ -67,9 +62,9 @@ def run_sweep(
     sets = grid_sets(grid)
     # Checked up front: a bad name or folder fails once, before any kernel starts.
     plan = plan_replay(store, ref, sets[0], kernel_name, host=host)
-    check_trust(store, plan.run["id"], trust, None, "--trust")
     for s in sets[1:]:
         validate_overrides(plan.run, s)
+    check_trust(store, plan.run["id"], trust, None, "--trust")
     if parallel is None:
         parallel = default_parallel(host is not None and getattr(host, "remote", False))
     if parallel < 1:

@@ -116,6 +116,12 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
         )
         state.sweeps = SweepManager(state.jobs, config.max_parallel_reruns)
         try:
+            damaged = store.health_check()  # PRAGMA quick_check, at most once a day per file
+        except NBTraceError:
+            damaged = None
+        if damaged:
+            serverapp.log.warning("%s", damaged)
+        try:
             stale = mark_stale_jobs(store)
         except NBTraceError as exc:
             serverapp.log.warning("nbtrace | cannot check for stale jobs: %s", exc)

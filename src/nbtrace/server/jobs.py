@@ -218,18 +218,28 @@ class JobManager:
         overrides: dict[str, Any],
         kernel_name: str | None,
         owner: str | None,
+        trust: bool = False,
         sweep: str | None = None,
         tags: dict[str, str] | None = None,
         queue: bool = True,
     ) -> Job:
         """Validate a request (raising NBTraceError at once), then queue it (a sweep's jobs
-        are not queued: the sweep runs them, ``parallel`` at a time)."""
+        are not queued: the sweep runs them, ``parallel`` at a time).
+
+        A run recorded by another user or host, or imported, is queued only with ``trust``
+        (else :class:`~nbtrace.rerun.trust.TrustRequiredError`, a 409), checked after the
+        request itself is known to be valid.
+        """
         from ..rerun import plan_replay
+        from ..rerun.trust import require_trust
 
         host = self.host
         plan = await asyncio.to_thread(
             plan_replay, self.store, ref, overrides, kernel_name, self.root_dir, owner,
             kernel_spec_manager=self.kernel_spec_manager, host=host,
+        )
+        await asyncio.to_thread(
+            require_trust, self.store, plan.run["id"], trust, owner, '"trust": true'
         )
         return await self.add(plan.run["id"], plan.overrides, kernel_name, owner,
                               len(plan.notebook.cells), sweep, tags, queue)

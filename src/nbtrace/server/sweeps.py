@@ -141,8 +141,8 @@ class SweepManager:
             kernel_spec_manager=jobs.kernel_spec_manager,
             host=jobs.host,
         )
-        await asyncio.to_thread(check_trust, store, plan.run["id"], trust, owner, '"trust": true')
         clean = [plan.overrides] + [validate_overrides(plan.run, s) for s in sets[1:]]
+        await asyncio.to_thread(check_trust, store, plan.run["id"], trust, owner, '"trust": true')
         if parallel is None:
             parallel = self.max_parallel
         sweep = Sweep(
