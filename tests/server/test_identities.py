@@ -74,7 +74,11 @@ async def over(jp_fetch: Any, user: str, path: tuple[str, ...], timeout: float =
 async def start_both(jp_fetch: Any) -> tuple[str, str, list[str]]:
     """alice re-executes the run; bob sweeps it over two values; both end."""
     code, a, _ = await fetch_json(
-        jp_fetch, "runs", "5ha7ed000001", "rerun", **as_user("alice", **post_json({}))
+        jp_fetch,
+        "runs",
+        "5ha7ed000001",
+        "rerun",
+        **as_user("alice", **post_json({"trust": True})),  # recorded by someone else
     )
     assert code == 202, a
     body = {"grid": {"p": [1, 2]}, "parallel": 2, "trust": True}
