@@ -523,3 +523,29 @@ def test_sweep_from_the_details(page: Page, lab: LabServer, artifacts: Path) -> 
     params = page.get_by_role("table", name="Parameters compared")
     expect(params).to_contain_text("alpha")
     expect(params).to_contain_text("3")
+
+
+def test_sweep_of_another_users_run_asks_for_trust(page: Page, lab: LabServer) -> None:
+    from nbtrace.store.base import open_store
+
+    store = open_store(lab.db)
+    rid = next(r["id"] for r in store.list_runs(limit=None)[0] if r["name"] == "sweep-2")
+    store.apply([("run_update", rid, {"user_name": "mallory"})])
+    store.close()
+    open_sidebar(page, lab)
+    row(page, "sweep-2").click()
+    page.locator(".nbtrace-Details").get_by_role("button", name="Sweep…").click()
+    dialog = page.get_by_role("dialog", name="Sweep sweep-2")
+    name = dialog.get_by_label(re.compile("^Values of ")).first
+    name.fill(name.input_value() + ", " + name.input_value())
+    dialog.get_by_role("button", name="Start sweep").click()
+    trust = dialog.get_by_role("region", name="Trust this code")
+    expect(trust).to_contain_text("Recorded by mallory@")
+    expect(trust.get_by_label("Code that will run")).to_contain_text("sweep-")
+    button = trust.get_by_role("button", name="Trust and run")
+    expect(button).to_be_disabled()
+    expect(dialog.get_by_role("button", name="Start sweep")).to_be_disabled()
+    trust.get_by_label("I have read this code and trust it").check()
+    button.click()
+    expect(dialog.get_by_role("status")).to_contain_text("sweep done", timeout=180_000)
+    expect(trust).to_have_count(0)
