@@ -210,7 +210,8 @@ def descends_from(pid: int, ancestor: int) -> bool:
 
 @dataclass
 class Sampler:
-    """Samples, in a thread, the gateway's kernel list and the machine's kernel processes."""
+    """Samples, in two threads, the gateway's kernel list (HTTP) and the machine's kernel
+    processes (/proc): a slow HTTP answer on a busy machine never delays the process samples."""
 
     gateway: Service
     interval: float = 0.05
@@ -218,19 +219,21 @@ class Sampler:
     samples: int = 0
     kernel_pids: dict[int, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _threads: list[threading.Thread] = field(default_factory=list)
 
     def __enter__(self) -> "Sampler":
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        for target in (self._kernels, self._processes):
+            t = threading.Thread(target=target, daemon=True)
+            t.start()
+            self._threads.append(t)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
-        assert self._thread is not None
-        self._thread.join(30)
+        for t in self._threads:
+            t.join(90)
 
-    def _run(self) -> None:
+    def _kernels(self) -> None:
         while not self._stop.is_set():
             try:
                 code, kernels = self.gateway.request("GET", "/api/kernels")
@@ -239,8 +242,12 @@ class Sampler:
             if code == 200 and isinstance(kernels, list):
                 self.max_kernels = max(self.max_kernels, len(kernels))
                 self.samples += 1
-            self.kernel_pids.update(kernel_processes())
             self._stop.wait(self.interval)
+
+    def _processes(self) -> None:
+        while not self._stop.is_set():
+            self.kernel_pids.update(kernel_processes())
+            self._stop.wait(0.02)
 
 
 def wait_for(check: Any, timeout: float, what: str, interval: float = 0.2) -> Any:
