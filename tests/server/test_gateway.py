@@ -276,6 +276,30 @@ def test_cli_rerun_on_the_gateway(site: dict[str, Any]) -> None:
     assert bad.stderr.startswith("nbtrace: error:") and "gateway" in bad.stderr, bad.stderr
 
 
+def test_cli_sweep_on_the_gateway(site: dict[str, Any]) -> None:
+    gateway = site["gateway"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NBTRACE_")}
+    with Sampler(gateway) as seen:
+        proc = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "nbtrace.cli", "sweep", site["ids"]["grid"],
+             "--db", site["db"], "--grid", "a=4,5", "--grid", "nap=0.5", "--parallel", "2",
+             "--gateway-url", gateway.url, "--gateway-token", gateway.token, "--json"],
+            capture_output=True, text=True, timeout=300, env=env,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["parallel"] == 2 and len(out["runs"]) == 2, out
+    assert sorted(r["overrides"]["a"] for r in out["results"]) == [4, 5]
+    assert seen.samples > 0 and 1 <= seen.max_kernels <= 2, seen.max_kernels
+    assert [p for p, pp in seen.kernel_pids.items() if pp == gateway.proc.pid]
+    store = open_store(site["db"])
+    try:
+        runs, total = store.list_runs(filter=f"tags.sweep = '{out['sweep']}'", limit=None)
+    finally:
+        store.close()
+    assert total == 2 and sorted(r["metrics"]["m"] for r in runs) == [40, 50]
+
+
 def _private_mounts_work() -> bool:
     probe = subprocess.run(  # noqa: S603,S607
         [
