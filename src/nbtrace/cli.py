@@ -94,6 +94,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _gateway_args(p)
 
+    _sweep_parser(sub)
+
+    p = sub.add_parser("export", help=VERBS["export"], description=VERBS["export"])
+    _common(p)
+    p.add_argument("--filter", "-f", help="export only matching runs")
+    p.add_argument("--format", choices=["json", "csv"], default="json")
+    p.add_argument("--output", "-o", help="file to write (default: stdout)")
+
+    p = sub.add_parser("import", help=VERBS["import"], description=VERBS["import"])
+    _common(p)
+    p.add_argument("file", help="a JSON export ('-' for stdin)")
+
+    p = sub.add_parser("sync", help=VERBS["sync"], description=VERBS["sync"])
+    _common(p)
+    return parser
+
+
+def _sweep_parser(sub: Any) -> None:
+    """``nbtrace sweep``'s arguments."""
     p = sub.add_parser("sweep", help=VERBS["sweep"], description=VERBS["sweep"])
     _common(p)
     p.add_argument("run", help="run id or unique prefix")
@@ -113,20 +132,6 @@ def build_parser() -> argparse.ArgumentParser:
         " (its recorded code runs as you: read it with `nbtrace show RUN` first)",
     )
     _gateway_args(p)
-
-    p = sub.add_parser("export", help=VERBS["export"], description=VERBS["export"])
-    _common(p)
-    p.add_argument("--filter", "-f", help="export only matching runs")
-    p.add_argument("--format", choices=["json", "csv"], default="json")
-    p.add_argument("--output", "-o", help="file to write (default: stdout)")
-
-    p = sub.add_parser("import", help=VERBS["import"], description=VERBS["import"])
-    _common(p)
-    p.add_argument("file", help="a JSON export ('-' for stdin)")
-
-    p = sub.add_parser("sync", help=VERBS["sync"], description=VERBS["sync"])
-    _common(p)
-    return parser
 
 
 def _gateway_args(p: argparse.ArgumentParser) -> None:
