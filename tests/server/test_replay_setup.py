@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nbtrace.errors import ReplaySetupError
-from nbtrace.rerun.setup import CLEARED, FORWARDED, payload, setup_code
+from nbtrace.rerun.kernelsetup import CLEARED, FORWARDED, payload, setup_code
 from nbtrace.store.base import open_store
 
 from .conftest import synthetic_run
@@ -50,7 +50,7 @@ def test_setup_sets_the_plan_moves_and_checks(tmp_path: Path, kernel_state: None
 
 @pytest.mark.parametrize("case", ["no folder", "no sqlite file", "another store"])
 def test_setup_refuses(tmp_path: Path, kernel_state: None, case: str) -> None:
-    from nbtrace.rerun.setup import apply
+    from nbtrace.rerun.kernelsetup import apply
 
     db = _store_with_run(tmp_path / "runs.db")
     other = str(tmp_path / "other.db")

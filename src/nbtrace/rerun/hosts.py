@@ -14,7 +14,7 @@ build hosts (``nbtrace.server.gateway``) do.
 
 A hosted replay differs from a local one in how the replay's settings reach the kernel: a gateway
 passes on almost no environment variables, so they go in a hidden setup cell
-(:mod:`.setup`), executed silently before the recorded cells, and a hidden finish cell writes
+(:mod:`.kernelsetup`), executed silently before the recorded cells, and a hidden finish cell writes
 the run before the kernel is shut down.
 """
 
@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import HostError, NBTraceError, ReplaySetupError, one_line
 from .execute import INTERRUPT_GRACE_S, Outcome, ProgressFn, _maybe_await, run_cells, settle
-from .setup import FINISH_CODE, setup_code
+from .kernelsetup import FINISH_CODE, setup_code
 
 #: Seconds a hosted kernel may take to answer its first request (a gateway may queue it).
 READY_TIMEOUT_S = 120.0
@@ -157,8 +157,9 @@ def execute_hosted(
 ) -> Outcome:
     """Execute ``nb`` in a new kernel of ``host`` (blocking; call from a worker thread).
 
-    ``env`` is given to a local host's kernel (the server's environment, scrubbed: what a local
-    replay always had); ``setup`` (a :func:`.setup.payload`) is sent as the hidden first cell.
+    ``env`` is the kernel's start environment (a gateway filters it: ``KERNEL_*`` and its
+    ``allowed_envs`` only); ``setup`` (a :func:`.kernelsetup.payload`) is sent as the hidden
+    first cell.
     """
     return host.call(
         lambda: _execute_hosted(host, nb, kernel_name, cwd, env, setup, timeout, progress, cancel)
@@ -184,10 +185,8 @@ async def _execute_hosted(
         out.cancelled = True
         return out
     mkm = host.kernel_manager
-    kwargs: dict[str, Any] = {"kernel_name": kernel_name, "path": host.api_path(cwd)}
-    if not host.remote:
-        kwargs["env"] = env
-    elif kwargs["path"] is None:
+    kwargs: dict[str, Any] = {"kernel_name": kernel_name, "path": host.api_path(cwd), "env": env}
+    if host.remote and kwargs["path"] is None:
         kwargs["cwd"] = cwd  # a gateway hands it on as KERNEL_WORKING_DIR
     kernel_id = await mkm.start_kernel(**kwargs)
     host.live.add(kernel_id)

@@ -1,148 +1,115 @@
-"""The hidden first cell of a hosted replay: what the replay needs, sent through the kernel.
+"""What a replay kernel is given besides the cells: output tags, determinism env, modules.
 
-Why a cell and not environment variables: a replay kernel started through a Jupyter server's
-kernel manager may run on a gateway (Jupyter Kernel or Enterprise Gateway), which passes only
-``KERNEL_``-prefixed or allowlisted variables to the kernel it starts, and may start it on
-another machine. The one channel that always reaches the kernel is the kernel protocol itself.
-So the engine executes :func:`setup_code` silently (``silent=True``: IPython then fires no
-``pre_run_cell`` and keeps no history, so the replay's own cell count is unchanged) before the
-recorded cells. It sets the plan's settings in the kernel's process environment (where
-nbtrace's kernel side reads them when the replayed ``%load_ext nbtrace`` runs), moves to the
-run's folder, and checks that the kernel reaches the same store as the server: an SQLite file
-that only the server can see would give a run that never appears, so it is refused instead.
-
-:func:`apply` and :func:`finish` run *inside the kernel*; the rest runs in the server or CLI.
+- **Output tags**: cells tagged ``nbtrace-ignore-output`` (or nbval's ``nbval-ignore-output``) in
+  the notebook file are tagged the same in the replay notebook, and their outputs are not
+  compared. Tags live in the notebook file, not in the kernel, so they are read here, matched
+  by cell id, else by source hash.
+- **Determinism env**: the recorded values of ``PYTHONHASHSEED``, thread counts and the like
+  are given to the replay kernel, so it runs under the same settings by default.
+- **Recorded modules** (``--recorded-modules``): the recorded sources of the run's local
+  modules are written to a temporary folder that the replay kernel puts first on
+  ``sys.path`` (``NBTRACE_MODULE_PATH``), so a run replays as it ran after its helper files
+  were edited; ``NBTRACE_MODULE_MAP`` lets the replay record them under their original paths.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import socket
+import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import NBTraceError, ReplaySetupError, one_line
-
-#: Variables the setup removes from the kernel's environment unless the plan sets them: a
-#: gateway kernel inherits the gateway's environment, which may come from an earlier replay.
-CLEARED = (
-    "NBTRACE_REPLAY",
-    "NBTRACE_SEEDS",
-    "NBTRACE_NOTEBOOK",
-    "NBTRACE_KERNEL_NAME",
-    "JPY_SESSION_NAME",
-)
-
-#: The server's own nbtrace settings a replay kernel gets too (what a local kernel inherits).
-FORWARDED = (
-    "NBTRACE_ENV_ALLOWLIST",
-    "NBTRACE_SEED_RNG",
-    "NBTRACE_FLUSH_INTERVAL",
-    "NBTRACE_HEARTBEAT_TIMEOUT",
-    "NBTRACE_BUSY_TIMEOUT",
-)
+from ..capture.hashing import sha256_text
+from ..errors import UsageError, one_line
+from ..store.base import Store
+from .judge import IGNORE_TAGS
 
 
-def payload(
-    env: Mapping[str, str], cwd: str, parent: str, base: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """What :func:`apply` needs: the plan's variables (plus forwarded settings), the folder,
-    and the source run (whose presence proves the kernel sees the server's store)."""
-    source = os.environ if base is None else base
-    full = {k: source[k] for k in FORWARDED if k in source}
-    full.update(env)
-    return {"env": full, "cwd": cwd, "parent": parent}
-
-
-def setup_code(data: Mapping[str, Any]) -> str:
-    """The source of the hidden setup cell for ``data`` (a :func:`payload`)."""
-    text = json.dumps(json.dumps(dict(data)))
-    return (
-        "def _nbtrace_setup():\n"
-        "    import json\n"
-        "    try:\n"
-        "        from nbtrace.rerun.setup import apply\n"
-        "    except ImportError as exc:\n"
-        "        raise RuntimeError('nbtrace (this version or newer) is not installed'\n"
-        "                           ' in this kernel\\'s environment: ' + str(exc)) from None\n"
-        f"    apply(json.loads({text}))\n"
-        "_nbtrace_setup()\n"
-        "del _nbtrace_setup\n"
-    )
-
-
-#: The hidden last cell: end the replayed run and write everything before the kernel is shut
-#: down (a gateway may stop a kernel without waiting for its exit handlers).
-FINISH_CODE = (
-    "def _nbtrace_finish():\n"
-    "    try:\n"
-    "        from nbtrace.rerun.setup import finish\n"
-    "    except ImportError:\n"
-    "        return\n"
-    "    finish()\n"
-    "_nbtrace_finish()\n"
-    "del _nbtrace_finish\n"
-)
-
-
-def apply(data: Mapping[str, Any]) -> None:
-    """In the kernel: take the replay's settings, move to its folder, check the store."""
-    host = socket.gethostname()
-    cwd = str(data.get("cwd") or "")
-    if not os.path.isdir(cwd):
-        raise ReplaySetupError(
-            f"the run's folder {one_line(cwd, 200)} does not exist where the kernel runs"
-            f" (host {host})"
-        )
-    env = {str(k): str(v) for k, v in (data.get("env") or {}).items()}
-    for name in CLEARED:
-        if name not in env:
-            os.environ.pop(name, None)
-    os.environ.update(env)
-    os.chdir(cwd)
-    check_store(env.get("NBTRACE_DB", ""), str(data.get("parent") or ""), host)
-
-
-def check_store(location: str, parent: str, host: str) -> None:
-    """Refuse a store this kernel cannot reach, or one other than the server's."""
-    from ..config import is_postgres_url
-    from ..errors import NotFoundError
-    from ..store.base import open_store
-
-    if not is_postgres_url(location) and not os.path.isfile(location):
-        raise ReplaySetupError(
-            f"the kernel (host {host}) cannot reach the SQLite store {one_line(location, 200)}"
-            " that the server uses; a kernel on a gateway needs a store both can reach"
-            " (a team store: postgresql://...)"
-        )
+def notebook_tags(path: str | None) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Tags of the saved notebook's code cells, by cell id and by source sha256."""
+    by_id: dict[str, list[str]] = {}
+    by_sha: dict[str, list[str]] = {}
+    if not path or not os.path.isfile(path):
+        return by_id, by_sha
     try:
-        store = open_store(location)
-    except NBTraceError as exc:
-        raise ReplaySetupError(
-            f"the kernel (host {host}) cannot open the server's store: {one_line(exc, 300)}"
-        ) from None
-    try:
-        store.resolve_run_id(parent)
-    except NotFoundError:
-        raise ReplaySetupError(
-            f"the store the kernel (host {host}) opens at that location is not the server's"
-            f" (run {parent} is not in it)"
-        ) from None
-    finally:
-        store.close()
+        with open(path, encoding="utf-8") as f:
+            nb = json.load(f)
+        cells = nb.get("cells") or []
+    except (OSError, ValueError, AttributeError):
+        return by_id, by_sha
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        tags = (cell.get("metadata") or {}).get("tags") or []
+        if not isinstance(tags, list) or not tags:
+            continue
+        src = cell.get("source") or ""
+        src = "".join(src) if isinstance(src, list) else str(src)
+        if isinstance(cell.get("id"), str):
+            by_id[cell["id"]] = [str(t) for t in tags]
+        by_sha[sha256_text(src)] = [str(t) for t in tags]
+    return by_id, by_sha
 
 
-def finish() -> None:
-    """In the kernel: end the active run and write everything now (the replay is over)."""
-    from .. import api
+def apply_tags(nb: Any, run: Mapping[str, Any], nb_path: str | None) -> list[int]:
+    """Copy ignore-output tags onto the replay cells; their 1-based positions."""
+    by_id, by_sha = notebook_tags(nb_path)
+    ignored = []
+    for pos, cell in enumerate(nb.cells, start=1):
+        meta = cell.metadata.get("nbtrace") or {}
+        tags = by_id.get(cell.get("id") or "", []) or by_sha.get(meta.get("sha256") or "", [])
+        wanted = [t for t in tags if t in IGNORE_TAGS]
+        if wanted:
+            cell.metadata["tags"] = list(cell.metadata.get("tags") or []) + wanted
+            ignored.append(pos)
+    return ignored
 
-    tracker = api._tracker
-    if tracker is None:
-        return
-    git = tracker._cell_cache.get("git")
-    if git is not None:
-        git.join()
-    if tracker.active is not None:
-        tracker.end_run()
-    tracker.flush()
+
+def determinism_env(run: Mapping[str, Any]) -> dict[str, str]:
+    """The recorded determinism env values to give the replay kernel (set ones only)."""
+    env = ((run.get("determinism") or {}).get("env")) or {}
+    return {k: str(v) for k, v in env.items() if isinstance(v, (str, int)) and v != ""}
+
+
+def _relative(module: Mapping[str, Any]) -> str | None:
+    name, path = module.get("name") or "", module.get("path") or ""
+    parts = [p for p in name.split(".") if p]
+    if not parts or not all(p.isidentifier() for p in parts) or name.startswith("__"):
+        return None
+    if os.path.basename(path) == "__init__.py":
+        return os.path.join(*parts, "__init__.py")
+    return os.path.join(*parts[:-1], parts[-1] + ".py")
+
+
+def write_recorded_modules(store: Store, run: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """A temporary folder holding the run's recorded module sources; and tmp path → original.
+
+    Raises :class:`UsageError` when a module's source was not stored (over the size cap).
+    """
+    modules = [m for m in run.get("modules") or [] if _relative(m)]
+    if not modules:
+        raise UsageError(f"run {run['id']} recorded no local modules to replay with")
+    folder = tempfile.mkdtemp(prefix="nbtrace-modules-")
+    mapping: dict[str, str] = {}
+    for m in modules:
+        text = store.source(m["sha256"]) if m.get("stored") else None
+        if text is None:
+            raise UsageError(
+                f"the source of {one_line(m['path'], 200)} was not stored with run {run['id']}"
+                " (bigger than the 1 MB cap): it cannot be replayed from the recording"
+            )
+        rel = _relative(m)
+        assert rel is not None
+        dest = os.path.join(folder, rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        parent = os.path.dirname(rel)
+        while parent:  # a package's folders need an __init__ to import as one
+            init = os.path.join(folder, parent, "__init__.py")
+            if not os.path.exists(init):
+                open(init, "a", encoding="utf-8").close()
+            parent = os.path.dirname(parent)
+        with open(dest, "w", encoding="utf-8") as f:
+            f.write(text)
+        mapping[dest] = m["path"]
+    return folder, mapping

@@ -51,6 +51,8 @@ class Job:
     owner: str | None
     overrides: dict[str, Any]
     kernel_name: str | None
+    repeat: int = 1
+    recorded_modules: bool = False
     state: str = "queued"
     done: int = 0
     total: int = 0
@@ -79,6 +81,8 @@ class Job:
                 "request": {
                     "overrides": self.overrides,
                     "kernel_name": self.kernel_name,
+                    "repeat": self.repeat,
+                    "recorded_modules": self.recorded_modules,
                     "server": {"host": socket.gethostname(), "pid": os.getpid()},
                     "sweep": self.sweep,
                     "tags": self.tags,
@@ -222,6 +226,8 @@ class JobManager:
         sweep: str | None = None,
         tags: dict[str, str] | None = None,
         queue: bool = True,
+        repeat: int = 1,
+        recorded_modules: bool = False,
     ) -> Job:
         """Validate a request (raising NBTraceError at once), then queue it (a sweep's jobs
         are not queued: the sweep runs them, ``parallel`` at a time).
@@ -237,16 +243,20 @@ class JobManager:
         plan = await asyncio.to_thread(
             plan_replay, self.store, ref, overrides, kernel_name, self.root_dir, owner,
             kernel_spec_manager=self.kernel_spec_manager, host=host,
+            recorded_modules=recorded_modules,
         )
         await asyncio.to_thread(
             require_trust, self.store, plan.run["id"], trust, owner, '"trust": true'
         )
+        plan.cleanup()
         return await self.add(plan.run["id"], plan.overrides, kernel_name, owner,
-                              len(plan.notebook.cells), sweep, tags, queue)
+                              len(plan.notebook.cells) * repeat, sweep, tags, queue,
+                              repeat=repeat, recorded_modules=recorded_modules)
 
     async def add(self, source_run: str, overrides: dict[str, Any], kernel_name: str | None,
                   owner: str | None, total: int, sweep: str | None = None,
-                  tags: dict[str, str] | None = None, queue: bool = True) -> Job:
+                  tags: dict[str, str] | None = None, queue: bool = True,
+                  repeat: int = 1, recorded_modules: bool = False) -> Job:
         """Record an already validated job (and queue it unless ``queue`` is false)."""
         job = Job(
             id=secrets.token_hex(8),
@@ -257,6 +267,8 @@ class JobManager:
             total=total,
             sweep=sweep,
             tags=dict(tags or {}),
+            repeat=repeat,
+            recorded_modules=recorded_modules,
         )
         self._live[job.id] = job
         await self._save(job)
@@ -377,6 +389,8 @@ class JobManager:
                 cancel=job.cancel,
                 job_id=job.id,
                 kernel_spec_manager=self.kernel_spec_manager,
+                repeat=job.repeat,
+                recorded_modules=job.recorded_modules,
                 name=f"nbtrace-job-{job.id}",
                 **self._hosted(job),
             )
