@@ -529,19 +529,18 @@ def test_sweep_of_another_users_run_asks_for_trust(page: Page, lab: LabServer) -
     from nbtrace.store.base import open_store
 
     store = open_store(lab.db)
-    rid = next(r["id"] for r in store.list_runs(limit=None)[0] if r["name"] == "sweep-2")
-    store.apply([("run_update", rid, {"user_name": "mallory"})])
+    ids = [r["id"] for r in store.list_runs(limit=None)[0] if r["name"] == "baseline"]
+    store.apply([("run_update", rid, {"user_name": "mallory"}) for rid in ids])
     store.close()
     open_sidebar(page, lab)
-    row(page, "sweep-2").click()
+    row(page, "baseline").click()
     page.locator(".nbtrace-Details").get_by_role("button", name="Sweep…").click()
-    dialog = page.get_by_role("dialog", name="Sweep sweep-2")
-    name = dialog.get_by_label(re.compile("^Values of ")).first
-    name.fill(name.input_value() + ", " + name.input_value())
+    dialog = page.get_by_role("dialog", name="Sweep baseline")
+    dialog.get_by_label("Values of alpha").fill("0.5, 0.7")
     dialog.get_by_role("button", name="Start sweep").click()
     trust = dialog.get_by_role("region", name="Trust this code")
     expect(trust).to_contain_text("Recorded by mallory@")
-    expect(trust.get_by_label("Code that will run")).to_contain_text("sweep-")
+    expect(trust.get_by_label("Code that will run")).to_contain_text("%track_run")
     button = trust.get_by_role("button", name="Trust and run")
     expect(button).to_be_disabled()
     expect(dialog.get_by_role("button", name="Start sweep")).to_be_disabled()
