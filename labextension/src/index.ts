@@ -5,6 +5,7 @@
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, IThemeManager, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
 import { SidePanel } from '@jupyterlab/ui-components';
@@ -15,13 +16,17 @@ import { themeChanged } from './charts';
 import { nbtraceIcon } from './icons';
 import { IRunsQueryState, RunsModel } from './model';
 import { createNotebookFromRun, OpenMode } from './notebook';
+import { ITableSettings, TableState } from './table/TableState';
 import { createCompareWidget } from './widgets/CompareView';
+import { setRenderMime } from './widgets/details/NotebookPreview';
+import { createRunsTableWidget } from './widgets/MainRunsView';
 import { RerunDialog } from './widgets/RerunDialog';
 import { DetailsWidget } from './widgets/RunDetails';
 import { CommandIDs, MAX_COMPARE, RunsWidget } from './widgets/RunsView';
 
 const PLUGIN_ID = 'nbtrace:plugin';
 const STATE_KEY = 'nbtrace:runs-query';
+const TABLE_STATE_KEY = 'nbtrace:runs-table-query';
 
 /** The id of the run under the context menu, if any. */
 function runIdAt(app: JupyterFrontEnd): string | null {
@@ -39,7 +44,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     ISettingRegistry,
     IStateDB,
     INotebookTracker,
-    IThemeManager
+    IThemeManager,
+    IRenderMimeRegistry
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -48,11 +54,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settingRegistry: ISettingRegistry | null,
     state: IStateDB | null,
     tracker: INotebookTracker | null,
-    themes: IThemeManager | null
+    themes: IThemeManager | null,
+    rendermime: IRenderMimeRegistry | null
   ) => {
+    setRenderMime(rendermime);
     setServerSettings(app.serviceManager.serverSettings);
     const { commands, shell } = app;
     const model = new RunsModel();
+    // The main-area table has its own query, selection and columns.
+    const tableModel = new RunsModel();
+    const tableState = new TableState();
 
     // The sidebar: runs on top, details of the clicked run below.
     const panel = new SidePanel();
@@ -78,19 +89,31 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
       const interval = settings.get('pollInterval').composite as number;
       model.pollInterval = Math.max(0, (interval ?? 2) * 1000);
+      tableModel.pollInterval = model.pollInterval;
+      const table: Partial<ITableSettings> = {};
+      for (const key of ['tableColumns', 'columnWidths', 'columnOrder', 'groupBy'] as const) {
+        const value = settings.get(key).composite;
+        if (value !== undefined) {
+          (table as any)[key] = value;
+        }
+      }
+      if (JSON.stringify(table) !== JSON.stringify(pick(tableState.settings, table))) {
+        tableState.load(table);
+      }
     };
     // Last query: state database.
-    const restoreQuery = async (): Promise<Partial<IRunsQueryState>> => {
+    const restoreQuery = async (key: string): Promise<Partial<IRunsQueryState>> => {
       try {
-        return ((await state?.fetch(STATE_KEY)) as Partial<IRunsQueryState>) ?? {};
+        return ((await state?.fetch(key)) as Partial<IRunsQueryState>) ?? {};
       } catch {
         return {};
       }
     };
     void Promise.all([
       settingRegistry?.load(PLUGIN_ID).catch(() => null) ?? Promise.resolve(null),
-      restoreQuery()
-    ]).then(([loaded, query]) => {
+      restoreQuery(STATE_KEY),
+      restoreQuery(TABLE_STATE_KEY)
+    ]).then(([loaded, query, tableQuery]) => {
       settings = loaded;
       settings?.changed.connect(() => {
         applySettings();
@@ -102,9 +125,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
       applySettings();
       const columns = (settings?.get('columns').composite as string[] | undefined) ?? null;
       model.restore(query, columns);
+      tableModel.restore(tableQuery, null);
     });
     model.queryChanged.connect((_, query) => {
       void state?.save(STATE_KEY, query as any);
+    });
+    tableModel.queryChanged.connect((_, query) => {
+      void state?.save(TABLE_STATE_KEY, query as any);
+    });
+    tableState.settingsChanged.connect((_, table) => {
+      if (settings) {
+        for (const [key, value] of Object.entries(table)) {
+          void settings.set(key, value as any);
+        }
+      }
     });
     model.columnsChanged.connect((_, columns) => {
       void settings?.set('columns', columns);
@@ -119,6 +153,25 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    let tableWidget: ReturnType<typeof createRunsTableWidget> | null = null;
+    commands.addCommand(CommandIDs.openTable, {
+      label: 'nbtrace: Open runs table',
+      caption: 'Show the runs in a full-width table in the main area',
+      icon: nbtraceIcon,
+      execute: () => {
+        if (!tableWidget || tableWidget.isDisposed) {
+          tableWidget = createRunsTableWidget({
+            model: tableModel,
+            state: tableState,
+            commands,
+            tracker
+          });
+          shell.add(tableWidget, 'main');
+        }
+        shell.activateById(tableWidget.id);
+      }
+    });
+
     commands.addCommand(CommandIDs.refresh, {
       label: 'nbtrace: Refresh runs',
       execute: () => model.refresh()
@@ -127,9 +180,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     commands.addCommand(CommandIDs.compare, {
       label: 'nbtrace: Compare selected runs',
       icon: nbtraceIcon,
-      isEnabled: () => model.selected.length >= 2 && model.selected.length <= MAX_COMPARE,
-      execute: () => {
-        const runs = model.selectedRuns;
+      isEnabled: args => {
+        const n = (args.source === 'table' ? tableModel : model).selected.length;
+        return n >= 2 && n <= MAX_COMPARE;
+      },
+      execute: args => {
+        const runs = (args.source === 'table' ? tableModel : model).selectedRuns;
         if (runs.length < 2 || runs.length > MAX_COMPARE) {
           Notification.warning(`Select 2 to ${MAX_COMPARE} runs to compare them.`, {
             autoClose: 4000
@@ -142,6 +198,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
     model.selectionChanged.connect(() => commands.notifyCommandChanged(CommandIDs.compare));
+    tableModel.selectionChanged.connect(() => commands.notifyCommandChanged(CommandIDs.compare));
 
     const openRerun = async (id: string | null) => {
       if (!id) {
@@ -153,6 +210,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           run,
           onNewRun: newId => {
             void model.refresh();
+            void tableModel.refresh();
             model.activate(newId);
           }
         });
@@ -204,6 +262,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     if (palette) {
       for (const command of [
         CommandIDs.open,
+        CommandIDs.openTable,
         CommandIDs.refresh,
         CommandIDs.compare,
         CommandIDs.rerun,
@@ -214,5 +273,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
   }
 };
+
+/** The values of `source` for the keys of `like`. */
+function pick(source: object, like: object): object {
+  const out: { [key: string]: unknown } = {};
+  for (const key of Object.keys(like)) {
+    out[key] = (source as any)[key];
+  }
+  return out;
+}
 
 export default plugin;

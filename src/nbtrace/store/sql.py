@@ -79,7 +79,10 @@ SUMMARY_COLUMNS = (
     "parent",
     "notebook_path",
     "verdict",
+    "note",
 )
+#: Characters of a run's note in a listing (the table's Notes column); the run has it whole.
+_SUMMARY_NOTE_CHARS = 300
 _CHUNK = 500
 _MAX_ID_LEN = 64
 #: Longest tag name update_run accepts (as the kernel side): keys are in primary-key btree
@@ -453,6 +456,7 @@ class SQLStore(Store):
                     "parent": r["parent"],
                     "notebook_path": r["notebook_path"],
                     "verdict_status": verdict.get("status") if verdict else None,
+                    "note": (r["note"] or "")[:_SUMMARY_NOTE_CHARS] or None,
                     "params": {},
                     "metrics": {},
                     "tags": {},
