@@ -233,7 +233,9 @@ def test_grouping_by_sweep_tag_collapses(page: Page, table_lab: LabServer) -> No
     expect(groups).to_have_count(0)
 
 
-def test_keyboard_selection_opens_compare(page: Page, table_lab: LabServer, artifacts: Path) -> None:
+def test_keyboard_selection_opens_compare(
+    page: Page, table_lab: LabServer, artifacts: Path
+) -> None:
     view = open_table(page, table_lab)
     apply_filter(view, "name = 'degree-sweep'")
     rows = view.locator(".nbtrace-RunsTable-row")
@@ -263,14 +265,19 @@ def test_keyboard_selection_opens_compare(page: Page, table_lab: LabServer, arti
     shot(page, artifacts, "compare-from-table.png")
 
 
-def test_artifact_previews_never_get_the_lab_origin(
-    page: Page, table_lab: LabServer, artifacts: Path
-) -> None:
-    page.add_init_script(BLOB_PROBE)
-    view = open_table(page, table_lab)
+def open_artifacts_run(page: Page, lab: LabServer) -> Locator:
+    view = open_table(page, lab)
     apply_filter(view, "name = 'artifacts'")
     view.locator(".nbtrace-RunsTable-row").first.click()
     details = page.locator(".nbtrace-MainDetails")
+    expect(details.get_by_role("heading", name="artifacts", exact=True)).to_be_visible()
+    return details
+
+
+def test_csv_text_and_json_artifacts_preview(
+    page: Page, table_lab: LabServer, artifacts: Path
+) -> None:
+    details = open_artifacts_run(page, table_lab)
     # The CSV previews as a table of its rows.
     csv = details.get_by_role("table", name="Preview of table.csv")
     expect(csv.get_by_role("columnheader")).to_have_text(["epoch", "loss", "note"])
@@ -286,26 +293,33 @@ def test_artifact_previews_never_get_the_lab_origin(
     expect(details.get_by_role("region", name="Preview of scores.json")).to_contain_text(
         '"r2": 0.9'
     )
-    # Images from data: URLs; the SVG rasterised to a PNG.
-    for name, kind in (("plot.png", "png"), ("pwn.svg", "png")):
-        image = details.get_by_role("img", name=name)
-        expect(image).to_have_attribute("src", re.compile(f"^data:image/{kind};base64,"))
-        page.wait_for_function(
-            "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
-        )
-    # "Open image in new tab" on the SVG shows a PNG: no script of the artifact runs.
-    src = details.get_by_role("img", name="pwn.svg").get_attribute("src")
+    assert details.locator("b, i").count() == 0
+    shot(page, artifacts, "artifact-previews.png")
+
+
+def test_svg_artifact_never_gets_the_lab_origin(page: Page, table_lab: LabServer) -> None:
+    page.add_init_script(BLOB_PROBE)
+    details = open_artifacts_run(page, table_lab)
+    svg = details.get_by_role("img", name="pwn.svg")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=svg.element_handle())
+    # What "open image in new tab" does: the artifact's script must not run in the Lab's
+    # origin (it would leave a mark in the Lab's localStorage and read /api/contents).
     other = page.context.new_page()
-    other.goto(src)
+    other.goto(svg.get_attribute("src"))
     other.close()
+    assert page.evaluate("localStorage.getItem('nbtrace-pwned')") is None
+    # No object URL of an active type was ever made, not even to download the file.
     with page.expect_download() as download:
         details.get_by_role("button", name="Download pwn.svg").click()
     assert download.value.suggested_filename == "pwn.svg"
     types = page.evaluate("window.__nbtraceBlobTypes")
     assert not [t for t in types if re.search("svg|html|xml|javascript", t, re.I)], types
-    assert page.evaluate("localStorage.getItem('nbtrace-pwned')") is None
+    # Shown as a PNG data: URL (the SVG rasterised), raster images as data: URLs too.
+    for name in ("plot.png", "pwn.svg"):
+        image = details.get_by_role("img", name=name)
+        expect(image).to_have_attribute("src", re.compile("^data:image/png;base64,"))
     assert details.locator("script, svg script, iframe").count() == 0
-    shot(page, artifacts, "artifact-previews.png")
+    assert page.evaluate("localStorage.getItem('nbtrace-pwned')") is None
 
 
 def rerun_through_rest(lab: LabServer, run_id: str) -> str:
@@ -335,7 +349,7 @@ def test_executed_notebook_previews_read_only(
     runs = table_lab.get("/nbtrace/api/runs?filter=name%20%3D%20'polyfit'")["runs"]
     new_run = rerun_through_rest(table_lab, runs[0]["id"])
     view = open_table(page, table_lab)
-    apply_filter(view, f"name = 'polyfit'")
+    apply_filter(view, "name = 'polyfit'")
     view.locator(f".nbtrace-RunsTable-row[data-run-id='{new_run}']").click()
     details = page.locator(".nbtrace-MainDetails")
     details.get_by_role("button", name="Preview executed.ipynb").click()
@@ -345,3 +359,56 @@ def test_executed_notebook_previews_read_only(
     expect(notebook.locator(".jp-RenderedText").first).to_be_visible()
     assert notebook.locator("script, iframe").count() == 0
     shot(page, artifacts, "executed-notebook.png")
+
+
+def patch_note(lab: LabServer, run_id: str, note: str) -> None:
+    req = urllib.request.Request(
+        f"{lab.url}/nbtrace/api/runs/{run_id}",
+        data=json.dumps({"note": note}).encode(),
+        headers={"Authorization": f"token {lab.token}", "Content-Type": "application/json"},
+        method="PATCH",
+    )
+    with urllib.request.urlopen(req, timeout=30):
+        pass
+
+
+def saved_width(path: Path, key: str) -> float:
+    """A column width in the user's settings file (JSON5 with comments: parsed leniently)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return 0
+    match = re.search(rf'"columnWidths"\s*:\s*\{{[^}}]*"{key}"\s*:\s*([\d.]+)', text)
+    return float(match.group(1)) if match else 0
+
+
+def test_notes_column_and_column_widths_are_kept(page: Page, table_lab: LabServer) -> None:
+    run = table_lab.get("/nbtrace/api/runs?filter=name%20%3D%20'training-curve'")["runs"][0]
+    patch_note(table_lab, run["id"], "loss plateaus <b>early</b>\nretry with warm-up")
+    view = open_table(page, table_lab)
+    apply_filter(view, "name = 'training-curve'")
+    expect(view.locator(".nbtrace-RunsTable-row")).to_have_count(1)
+    assert column_cells(view, "Notes") == ["loss plateaus <b>early</b> retry with warm-up"]
+    # Resize the Notes column by dragging its edge: the width is saved in the settings.
+    header = view.get_by_role("columnheader", name="Notes")
+    before = header.bounding_box()
+    handle = view.get_by_role("separator", name="Resize column Notes").bounding_box()
+    assert before is not None and handle is not None
+    page.mouse.move(handle["x"] + 2, handle["y"] + handle["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(handle["x"] + 122, handle["y"] + handle["height"] / 2, steps=5)
+    page.mouse.up()
+    wider = before["width"] + 100
+    expect(header).to_have_attribute("style", re.compile("top"))  # still there after the drag
+    assert header.bounding_box()["width"] >= wider
+    # Saved once the pointer rests, in the user's settings file on the server.
+    settings = table_lab.root.parent / "lab-home" / "settings"
+    saved = settings / "nbtrace" / "plugin.jupyterlab-settings"
+    deadline = time.monotonic() + 20
+    while saved_width(saved, "note") < wider:
+        assert time.monotonic() < deadline, "the column width was not saved in the settings"
+        page.wait_for_timeout(200)
+    view = open_table(page, table_lab)
+    apply_filter(view, "name = 'training-curve'")
+    box = view.get_by_role("columnheader", name="Notes").bounding_box()
+    assert box is not None and box["width"] >= wider

@@ -101,7 +101,8 @@ def test_palette_command_opens_sidebar(page: Page, lab: LabServer) -> None:
     page.keyboard.press("Control+Shift+C")
     palette = page.locator(".lm-CommandPalette-input")
     palette.fill("nbtrace: Open runs")
-    page.get_by_role("menuitem", name=re.compile("^nbtrace: Open runs")).click()
+    # Exact: "nbtrace: Open runs table" (the main-area table) matches the prefix too.
+    page.get_by_role("menuitem", name="nbtrace: Open runs", exact=True).click()
     expect(tab).to_have_attribute("aria-selected", "true")
     expect(row(page, "baseline")).to_be_visible()
 
@@ -161,6 +162,7 @@ def test_sorting(page: Page, lab: LabServer) -> None:
     expect(rows(page).first).to_contain_text("stronger-reg")
     page.get_by_role("button", name="Columns").click()
     page.get_by_role("checkbox", name="metrics.mse").uncheck()
+    page.get_by_role("button", name="Done").click()  # the chooser is a popup over the table
 
     # Rows have a context menu with the re-execute command.
     row(page, "baseline").click(button="right")
