@@ -83,6 +83,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     // Settings: columns and poll interval.
     let settings: ISettingRegistry.ISettings | null = null;
+    let tableLoaded = false;
     const applySettings = () => {
       if (!settings) {
         return;
@@ -97,7 +98,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
           (table as any)[key] = value;
         }
       }
-      if (JSON.stringify(table) !== JSON.stringify(pick(tableState.settings, table))) {
+      // Once: later changes come from the table itself (saving them fires `changed` key by
+      // key, with the other keys not saved yet); an edit in the settings editor applies at
+      // the next start.
+      if (!tableLoaded) {
+        tableLoaded = true;
         tableState.load(table);
       }
     };
@@ -273,14 +278,5 @@ const plugin: JupyterFrontEndPlugin<void> = {
     }
   }
 };
-
-/** The values of `source` for the keys of `like`. */
-function pick(source: object, like: object): object {
-  const out: { [key: string]: unknown } = {};
-  for (const key of Object.keys(like)) {
-    out[key] = (source as any)[key];
-  }
-  return out;
-}
 
 export default plugin;

@@ -51,14 +51,28 @@ def table_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         server.stop()
 
 
-def open_table(page: Page, lab: LabServer) -> Locator:
-    """Load JupyterLab at 1280x800 and open the runs table from the palette."""
+def open_table(page: Page, lab: LabServer, palette: bool = False) -> Locator:
+    """Load JupyterLab at 1280x800 and open the runs table (from the palette, or by its
+    command)."""
     page.set_default_timeout(TIMEOUT)
     page.set_viewport_size(VIEWPORT)
     page.goto(lab.lab_url())
     page.get_by_role("tab", name="nbtrace").wait_for()
     page.wait_for_function("window.jupyterapp?.commands.hasCommand('nbtrace:open-table')")
     page.evaluate("() => window.jupyterapp.restored")
+    if palette:
+        open_from_palette(page)
+    else:
+        page.evaluate("window.jupyterapp.commands.execute('nbtrace:open-table')")
+    page.evaluate("window.jupyterapp.shell.collapseLeft()")  # the whole width for the table
+    view = page.locator(".nbtrace-RunsTableWidget")
+    expect(view.get_by_role("table", name="Runs table")).to_be_visible()
+    expect(view.locator(".nbtrace-RunsTable-row").first).to_be_visible()
+    return view
+
+
+def open_from_palette(page: Page) -> None:
+    """Open the command palette, find "nbtrace: Open runs table" and press Enter."""
     palette = page.locator(".lm-CommandPalette-input")
     # The palette opens once the shell has settled; ask again while it is not on screen.
     page.wait_for_function(
@@ -68,16 +82,12 @@ def open_table(page: Page, lab: LabServer) -> Locator:
           window.jupyterapp.commands.execute('apputils:activate-command-palette');
           return false;
         }""",
-        polling=500,
+        polling=1000,
     )
     palette.fill("nbtrace: Open runs table")
     item = page.get_by_role("menuitem", name=re.compile("^nbtrace: Open runs table"))
     expect(item).to_have_class(re.compile("lm-mod-active"))
     page.keyboard.press("Enter")  # the palette re-renders as it filters: no click on an item
-    view = page.locator(".nbtrace-RunsTableWidget")
-    expect(view.get_by_role("table", name="Runs table")).to_be_visible()
-    expect(view.locator(".nbtrace-RunsTable-row").first).to_be_visible()
-    return view
 
 
 def apply_filter(view: Locator, query: str) -> None:
@@ -109,7 +119,7 @@ def column_cells(view: Locator, key: str) -> list[str]:
 def test_default_columns_tell_degree_sweep_runs_apart(
     page: Page, table_lab: LabServer, artifacts: Path
 ) -> None:
-    view = open_table(page, table_lab)
+    view = open_table(page, table_lab, palette=True)
     apply_filter(view, "name = 'degree-sweep'")
     expect(view.locator(".nbtrace-RunsTable-row")).to_have_count(4)
     # No column picked: the param that differs and the latest metric are shown.

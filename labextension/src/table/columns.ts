@@ -9,7 +9,7 @@ import { BASE_COLUMNS, ColumnKey, queryKey } from '../model';
 import type { IRunSummary } from '../types';
 
 /** The header groups, in display order. */
-export type ColumnGroup = 'run' | 'params' | 'metrics' | 'tags' | 'system';
+export type ColumnGroup = 'run' | 'params' | 'metrics' | 'tags' | 'about' | 'system';
 
 /** Labels of the header groups. */
 export const GROUP_LABELS: { [group in ColumnGroup]: string } = {
@@ -17,6 +17,7 @@ export const GROUP_LABELS: { [group in ColumnGroup]: string } = {
   params: 'Parameters',
   metrics: 'Metrics',
   tags: 'Tags',
+  about: 'About',
   system: 'System'
 };
 
@@ -40,8 +41,8 @@ export const EXTRA_BUILTINS: { key: ColumnKey; label: string; sort: string | nul
 const BUILTIN_GROUP: { [key: string]: ColumnGroup } = {
   name: 'run',
   status: 'run',
-  experiment: 'run',
-  note: 'run',
+  experiment: 'about',
+  note: 'about',
   user: 'system',
   host: 'system',
   started_at: 'system',
@@ -93,11 +94,13 @@ export function makeColumn(key: ColumnKey, widths: { [key: string]: number } = {
   };
 }
 
-const GROUP_ORDER: ColumnGroup[] = ['run', 'params', 'metrics', 'tags', 'system'];
+const GROUP_ORDER: ColumnGroup[] = ['run', 'params', 'metrics', 'tags', 'about', 'system'];
 
 /**
  * The columns of the main-area table: name first (it is the sticky column), then the other
- * columns grouped, each group in the user's order (dragged headers) or the given order.
+ * columns grouped (status, then params, metrics and tags, where the runs differ, then
+ * experiment and notes, then the system's), each group in the user's order (dragged headers)
+ * or the given order.
  */
 export function layoutColumns(
   chosen: ColumnKey[],

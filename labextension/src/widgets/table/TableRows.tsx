@@ -8,6 +8,8 @@ import { cellText, IColumn } from '../../table/columns';
 import type { IRunSummary } from '../../types';
 
 const KNOWN_STATUSES = new Set(['running', 'finished', 'failed', 'crashed']);
+/** Groups whose absent values show as `—` (as the CLI's `-`). */
+const VALUE_GROUPS = new Set(['params', 'metrics', 'tags']);
 
 /** CSS modifier for a status (unknown statuses share one look). */
 export function statusClass(status: string | null | undefined): string {
@@ -52,7 +54,7 @@ function Cell(props: { run: IRunSummary; column: IColumn }): JSX.Element {
           </span>{' '}
           {text}
         </>
-      ) : text === '' && column.group !== 'run' ? (
+      ) : text === '' && VALUE_GROUPS.has(column.group) ? (
         <span className="nbtrace-muted" aria-label="none">
           —
         </span>
