@@ -74,7 +74,11 @@ function ParamsTable(props: { data: ICompare; labels: Map<string, string> }): JS
                 const value = p.values[run.id];
                 const differs = p.differs && !sameValue(value, p.values[first]);
                 return (
-                  <td key={run.id} className={differs ? 'nbtrace-diff-cell' : undefined}>
+                  <td
+                    key={run.id}
+                    className={differs ? 'nbtrace-diff-cell' : undefined}
+                    title={present ? formatValue(value) : undefined}
+                  >
                     {present ? formatValue(value) : <span className="nbtrace-muted">—</span>}
                   </td>
                 );
