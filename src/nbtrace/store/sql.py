@@ -81,7 +81,10 @@ SUMMARY_COLUMNS = (
     "parent",
     "notebook_path",
     "verdict",
+    "note",
 )
+#: Characters of a run's note in a listing (the table's Notes column); the run has it whole.
+_SUMMARY_NOTE_CHARS = 300
 _CHUNK = 500
 #: Size of the chunks artifacts are stored, written and served in.
 ARTIFACT_CHUNK = 1 << 20
@@ -553,6 +556,7 @@ class SQLStore(Store):
                     "parent": r["parent"],
                     "notebook_path": r["notebook_path"],
                     "verdict_status": verdict.get("status") if verdict else None,
+                    "note": (r["note"] or "")[:_SUMMARY_NOTE_CHARS] or None,
                     "params": {},
                     "metrics": {},
                     "tags": {},
