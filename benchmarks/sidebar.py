@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""How fast the JupyterLab sidebar shows a store of 10,000 runs, measured in Chromium.
+"""How fast the JupyterLab sidebar and the main-area runs table show a store of 10,000 runs,
+measured in Chromium.
 
     .venv/bin/python benchmarks/sidebar.py            # 10,000 runs, 5 repetitions
     .venv/bin/python benchmarks/sidebar.py --quick    # 3 repetitions
@@ -16,7 +17,9 @@ JupyterLab server (the helpers of ``tests/browser/labserver.py``) serves it; Deb
 - sort: a click on the Name header → the first row shows the new order (one server round trip);
 - scroll: the table scrolled to its middle (row 5,000) → those rows painted;
 - compare: 20 runs ticked, a click on Compare → the compare view painted with its tables and
-  its first chart (one ``compare`` request, then Vega renders).
+  its first chart (one ``compare`` request, then Vega renders);
+- main-area table (1280x800): ``nbtrace:open-table`` executed → its first row painted (target
+  1 s), and the table scrolled to row 5,000 → that row painted (target 200 ms).
 
 "Painted" means the row is in the DOM and two animation frames have passed. Figures are
 printed (median, min, max); nothing is asserted. Timings vary with the machine.
@@ -153,6 +156,64 @@ COMPARE = """
 })
 """
 
+#: The main-area table ("nbtrace: Open runs table") opened → its first row painted.
+OPEN_TABLE = """
+() => new Promise(resolve => {
+  const t0 = performance.now();
+  const painted = () => resolve(performance.now() - t0);
+  const done = () => requestAnimationFrame(() => requestAnimationFrame(painted));
+  const visible = () => {
+    const row = document.querySelector('.nbtrace-RunsTableWidget .nbtrace-RunsTable-row');
+    return row && row.offsetParent !== null;
+  };
+  const obs = new MutationObserver(() => { if (visible()) { obs.disconnect(); done(); } });
+  obs.observe(document.body, {childList: true, subtree: true, attributes: true});
+  window.jupyterapp.commands.execute('nbtrace:open-table');
+  if (visible()) { obs.disconnect(); done(); }
+})
+"""
+
+#: The main-area table scrolled to a row → that row painted (two header rows above).
+SCROLL_TABLE = """
+(index) => new Promise(resolve => {
+  const scroller = document.querySelector('.nbtrace-RunsTableWidget .nbtrace-RunsTable-scroll');
+  const t0 = performance.now();
+  const ready = () => scroller.querySelector(`.nbtrace-RunsTable-row[data-index="${index}"]`);
+  const obs = new MutationObserver(() => {
+    if (ready()) {
+      obs.disconnect();
+      requestAnimationFrame(() => requestAnimationFrame(() => resolve(performance.now() - t0)));
+    }
+  });
+  obs.observe(scroller, {childList: true, subtree: true});
+  scroller.scrollTop = (index + 2) * 26;
+})
+"""
+
+
+def measure_main_table(lab: LabServer, reps: int, row: int) -> dict[str, list[float]]:
+    """Open the main-area table at 1280x800 and scroll it to ``row``, ``reps`` times."""
+    from playwright.sync_api import sync_playwright
+
+    opens, scrolls = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(**launch_args())
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        for _ in range(reps):
+            page.goto(lab.lab_url(reset=True))
+            page.wait_for_function("window.jupyterapp !== undefined")
+            page.evaluate("window.jupyterapp.restored.then(() => true)")
+            page.wait_for_timeout(300)
+            opens.append(page.evaluate(OPEN_TABLE))
+            page.wait_for_timeout(300)
+            scrolls.append(page.evaluate(SCROLL_TABLE, row))
+        browser.close()
+    return {
+        "main-area table: `nbtrace: Open runs table` → rows painted (1280x800)": opens,
+        f"main-area table: scroll to row {row:,} → rows painted": scrolls,
+    }
+
 
 def ensure_store(n: int) -> Path:
     WORK.mkdir(parents=True, exist_ok=True)
@@ -246,6 +307,7 @@ def main(argv: list[str]) -> int:
         results["20 runs ticked, click Compare → compare view painted (tables, first chart)"] = (
             compares
         )
+        results.update(measure_main_table(lab, reps, min(5000, total - 1)))
     finally:
         lab.stop()
 

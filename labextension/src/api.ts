@@ -17,6 +17,7 @@ import type {
   IRun,
   IRunPatch,
   IRunsPage,
+  ISweep,
   JSONValue
 } from './types';
 
@@ -302,24 +303,69 @@ export async function cancelJob(job: string): Promise<void> {
 }
 
 /**
- * Fetch an artifact with the Jupyter credentials and return an object URL for it.
- *
- * The caller owns the URL and must `URL.revokeObjectURL` it.
- *
- * @param asImage - type the blob as the artifact's image type, for an `<img>`
+ * `POST runs/{id}/sweep`: re-execute the run once per set of the grid's cross product, at most
+ * `parallel` at once; returns the sweep id. A run recorded by someone else (or imported) needs
+ * `trust` (else a 409, see {@link needsTrust}).
  */
-export async function artifactObjectURL(
+export async function startSweep(
   id: string,
-  name: string,
-  asImage = false
+  grid: { [key: string]: JSONValue[] },
+  parallel: number,
+  trust = false
 ): Promise<string> {
+  const answer = await requestAPI<{ sweep: string }>(`runs/${enc(id)}/sweep`, {
+    method: 'POST',
+    body: JSON.stringify(trust ? { grid, parallel, trust } : { grid, parallel })
+  });
+  return answer.sweep;
+}
+
+/** `GET sweeps/{id}`. */
+export function getSweep(sweep: string): Promise<ISweep> {
+  return requestAPI<ISweep>(`sweeps/${enc(sweep)}`);
+}
+
+/** `DELETE sweeps/{id}`: cancel the sweep's jobs. */
+export async function cancelSweep(sweep: string): Promise<void> {
+  await requestAPI<void>(`sweeps/${enc(sweep)}`, { method: 'DELETE' });
+}
+
+/** An artifact's bytes and the type the server guessed from its name. */
+export interface IArtifactBytes {
+  bytes: Uint8Array;
+  /** The guessed type (`X-Artifact-Content-Type`), e.g. `image/svg+xml`; never trusted. */
+  type: string;
+}
+
+/**
+ * Fetch an artifact with the Jupyter credentials.
+ *
+ * The bytes are the user's, untrusted: callers show them as React text, as a `data:` URL of a
+ * raster image, or rasterised; never as a same-origin (`blob:`) URL of an active type.
+ */
+export async function fetchArtifact(id: string, name: string): Promise<IArtifactBytes> {
   const response = await requestRaw(`runs/${enc(id)}/artifacts/${enc(name)}`);
-  let blob = await response.blob();
-  // The server labels active content (SVG...) text/plain; an <img> never runs script, so
-  // for display the real image type (sent in X-Artifact-Content-Type) is safe to use.
-  const real = response.headers.get('X-Artifact-Content-Type') ?? '';
-  if (asImage && real.startsWith('image/') && blob.type !== real) {
-    blob = new Blob([blob], { type: real });
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const type = (response.headers.get('X-Artifact-Content-Type') ?? '').toLowerCase();
+  return { bytes, type };
+}
+
+/**
+ * Save an artifact to the user's downloads.
+ *
+ * The object URL is typed `application/octet-stream`, whatever the artifact holds: a browser
+ * never renders such a URL as a document (an SVG or HTML `blob:` URL would run its script
+ * with JupyterLab's origin when opened).
+ */
+export async function downloadArtifact(id: string, name: string): Promise<void> {
+  const { bytes } = await fetchArtifact(id, name);
+  const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+  try {
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = name.split('/').pop() ?? name;
+    a.click();
+  } finally {
+    window.setTimeout(() => URL.revokeObjectURL(url), 1000);
   }
-  return URL.createObjectURL(blob);
 }

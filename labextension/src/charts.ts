@@ -136,12 +136,26 @@ export function scatterSpec(
   };
 }
 
-/** Render a spec into a node; returns a function that frees the view. */
-export async function renderChart(node: HTMLElement, spec: Spec): Promise<() => void> {
+/** Handlers of a view's signals (e.g. a selection's), by signal name. */
+export type SignalHandlers = { [name: string]: (value: unknown) => void };
+
+/**
+ * Render a spec into a node; returns a function that frees the view.
+ *
+ * @param signals - called with the new value whenever the named signal changes
+ */
+export async function renderChart(
+  node: HTMLElement,
+  spec: Spec,
+  signals: SignalHandlers = {}
+): Promise<() => void> {
   const { default: embed } = await import('vega-embed');
   const result = await embed(node, { ...spec, config: themeConfig() } as any, {
     actions: false,
     renderer: 'svg'
   });
+  for (const [name, handler] of Object.entries(signals)) {
+    result.view.addSignalListener(name, (_: string, value: unknown) => handler(value));
+  }
   return () => result.finalize();
 }

@@ -90,6 +90,20 @@ export class RunsModel {
     return this._history;
   }
 
+  /**
+   * A filter added to the user's (a parallel-coordinates brush), ANDed with it; not part of
+   * the history.
+   */
+  get extraFilter(): string {
+    return this._extraFilter;
+  }
+
+  /** The filter sent to the server: the user's and the extra one. */
+  get effectiveFilter(): string {
+    const parts = [this._filter, this._extraFilter].filter(f => f);
+    return parts.length > 1 ? parts.map(f => `(${f})`).join(' and ') : (parts[0] ?? '');
+  }
+
   /** The server's message for a bad filter, or null. */
   get filterError(): string | null {
     return this._filterError;
@@ -160,6 +174,19 @@ export class RunsModel {
     return page?.[index % PAGE_SIZE];
   }
 
+  /**
+   * The rows `0..limit-1` of the query as loaded so far (`undefined` where a page is not
+   * loaded); used by grouping and by the default columns.
+   */
+  loadedRows(limit: number): (IRunSummary | undefined)[] {
+    const count = Math.min(limit, this._total ?? 0);
+    const out: (IRunSummary | undefined)[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      out[i] = this.rowAt(i);
+    }
+    return out;
+  }
+
   /** Whether a run is checked. */
   isSelected(id: string): boolean {
     return this._selected.has(id);
@@ -212,6 +239,17 @@ export class RunsModel {
       }
       this._emitQuery();
     });
+  }
+
+  /** Set (or clear, with `''`) the {@link extraFilter}. */
+  setExtraFilter(filter: string): void {
+    filter = filter.trim();
+    if (filter === this._extraFilter) {
+      return;
+    }
+    this._extraFilter = filter;
+    this._resetRows();
+    void this._loadVisible();
   }
 
   /** Sort by a key (`-` prefix for descending). */
@@ -304,6 +342,9 @@ export class RunsModel {
     if (!this._ready) {
       return; // the persisted query is not restored yet
     }
+    if (this._failedGeneration === this._generation) {
+      return; // the server refused this query: asking again gets the same answer
+    }
     const pages = this._pagesInRange().filter(
       p => force || (!this._pages.has(p) && !this._inflight.has(p))
     );
@@ -328,7 +369,7 @@ export class RunsModel {
     const promise = (async () => {
       try {
         const answer = await listRuns({
-          filter: this._filter || undefined,
+          filter: this.effectiveFilter || undefined,
           sort: this._sort || undefined,
           limit: PAGE_SIZE,
           offset: page * PAGE_SIZE
@@ -351,6 +392,7 @@ export class RunsModel {
             : new NbtraceError(String((error as Error)?.message ?? error), 0, 'network');
         if (err.status === 400 && err.kind === 'server') {
           this._filterError = err.message;
+          this._failedGeneration = generation;
           this._error = null;
           this._pages.clear();
           this._total = 0;
@@ -399,6 +441,8 @@ export class RunsModel {
   }
 
   private _filter = '';
+  private _extraFilter = '';
+  private _failedGeneration = -1;
   private _sort = '-started_at';
   private _history: string[] = [];
   private _filterError: string | null = null;

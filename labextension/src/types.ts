@@ -236,6 +236,8 @@ export interface IDrift {
   kernel_name?: string | null;
   /** False when the kernel that would re-run cannot import nbtrace. */
   nbtrace_installed?: boolean;
+  /** Set when the kernel runs on a gateway: its environment is not probed before the replay. */
+  remote?: string;
   inputs?: IFileDrift[];
   modules?: IFileDrift[];
   parameters?: {
@@ -255,4 +257,17 @@ export interface IJob {
   verdict: IVerdict | null;
   error: string | null;
   source_run?: string | null;
+}
+
+/** A sweep (`GET sweeps/{id}`): one run re-executed once per parameter set. */
+export interface ISweep {
+  id: string;
+  source_run: string;
+  state: JobState | string;
+  progress: { done: number; total: number; running?: number; failed?: number };
+  parallel: number;
+  sets: { [key: string]: JSONValue }[];
+  jobs: IJob[];
+  runs: string[];
+  tag?: { [key: string]: string };
 }

@@ -24,6 +24,7 @@ VERBS: dict[str, str] = {
     "show": "show one run: params, metrics, cells, environment, git",
     "compare": "compare runs side by side, differences marked",
     "rerun": "re-execute a run in a fresh kernel and say whether it reproduced",
+    "sweep": "re-execute a run once per parameter set of a grid, N kernels at a time",
     "drift": "what changed since a run: packages, data files, local modules, overridable params",
     "export": "export runs as JSON (lossless) or CSV, or into MLflow (--to mlflow+URI)",
     "import": "import runs exported as JSON, or from MLflow (mlflow+URI); importing twice adds"
@@ -97,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replay N times and judge the original against the run-to-run noise")
     p.add_argument("--recorded-modules", action="store_true",
                    help="replay with the recorded sources of the run's local modules")
+    _gateway_args(p)
+
+    _sweep_parser(sub)
 
     p = sub.add_parser("drift", help=VERBS["drift"], description=VERBS["drift"])
     _common(p)
@@ -128,6 +132,41 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sync", help=VERBS["sync"], description=VERBS["sync"])
     _common(p)
     return parser
+
+
+def _sweep_parser(sub: Any) -> None:
+    """``nbtrace sweep``'s arguments."""
+    p = sub.add_parser("sweep", help=VERBS["sweep"], description=VERBS["sweep"])
+    _common(p)
+    p.add_argument("run", help="run id or unique prefix")
+    p.add_argument(
+        "--grid", action="append", default=[], metavar="NAME=V1,V2",
+        help="values of one parameter (each JSON when it parses, else a string); the sweep is"
+        " the cross product of every --grid",
+    )
+    p.add_argument("--parallel", type=int, default=None,
+                   help="kernels at once (default: the free cores; more on a gateway)")
+    p.add_argument("--kernel", help="kernel spec name (default: the recorded one)")
+    p.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="re-execute a run recorded by another user or host, or imported"
+        " (its recorded code runs as you: read it with `nbtrace show RUN` first)",
+    )
+    _gateway_args(p)
+
+
+def _gateway_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--gateway-url", metavar="URL",
+        help="start the kernel(s) on this Jupyter Kernel/Enterprise Gateway (jupyter_server's"
+        " gateway client); the store must be one the gateway's kernels reach",
+    )
+    p.add_argument(
+        "--gateway-token", metavar="T",
+        help="the gateway's auth token (default: $JUPYTER_GATEWAY_AUTH_TOKEN)",
+    )
 
 
 def _version() -> str:
@@ -365,14 +404,36 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]:
+    """The gateway host asked for with ``--gateway-url`` (and its stop), else ``(None, no-op)``."""
+    url = getattr(args, "gateway_url", None)
+    if not url:
+        return None, lambda: None
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"--gateway-url must be an http(s):// URL, not {one_line(url, 80)!r}")
+    from .server.gateway import gateway_host
+
+    return gateway_host(url, args.gateway_token)
+
+
 def cmd_rerun(args: argparse.Namespace) -> int:
+    host, stop = _host(args)
+    try:
+        return _rerun(args, host)
+    finally:
+        stop()
+
+
+def _rerun(args: argparse.Namespace, host: Any) -> int:
     from .rerun import rerun_run
     from .rerun.trust import require_trust
 
     overrides = dict(parse_set(s) for s in args.set)
     store = _store(args)
     require_trust(store, args.run, args.trust)
-    if not args.json:
+    if not args.json and host is not None:
+        print(f"environment drift: checked by the verdict (the kernel runs on {host.name})")
+    elif not args.json:
         from .rerun.drift import drift, format_drift
 
         lines = format_drift(drift(store, args.run, kernel_name=args.kernel))
@@ -390,6 +451,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             tolerance=args.tolerance,
             timeout=args.timeout,
             progress=bar.update,
+            host=host,
             repeat=args.repeat,
             recorded_modules=args.recorded_modules,
         )
@@ -497,6 +559,58 @@ def _kernel_output_aside() -> Iterator[Any]:
             os.unlink(log_path)
         except OSError:
             pass
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
+    """``["alpha=0.1,0.2", "l1_ratio=0,1"]`` → ``{"alpha": [0.1, 0.2], "l1_ratio": [0, 1]}``."""
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        name, eq, raw = item.partition("=")
+        if not eq or not name.strip().isidentifier() or not raw.strip():
+            raise UsageError(f"--grid takes NAME=V1,V2,..., got {one_line(item, 60)!r}")
+        values = []
+        for part in raw.split(","):
+            try:
+                values.append(json.loads(part))
+            except ValueError:
+                values.append(part)
+        grid[name.strip()] = values
+    if not grid:
+        raise UsageError("a sweep needs at least one --grid NAME=V1,V2")
+    return grid
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .rerun.sweep import run_sweep
+
+    host, stop = _host(args)
+    try:
+        grid = parse_grid(args.grid)
+        store = _store(args)
+        with _kernel_output_aside() as err:
+
+            def progress(done: int, total: int) -> None:
+                if not args.json:
+                    err.write(f"job {done} of {total} done\n")
+                    err.flush()
+
+            result = run_sweep(store, args.run, grid, parallel=args.parallel,
+                               kernel_name=args.kernel, timeout=args.timeout, host=host,
+                               progress=progress, trust=args.trust)
+    finally:
+        stop()
+    if args.json:
+        _emit_json(result)
+    else:
+        print(f"sweep {result['sweep']} of run {result['source_run']}:"
+              f" {len(result['runs'])} run(s), {result['parallel']} at a time,"
+              f" {result['seconds']:.1f} s (runs tagged sweep={result['sweep']})")
+        names = list(grid)
+        rows = [[_fmt(r["overrides"].get(n), 12) for n in names]
+                + [r["run"] or "-", r["status"], _clip(r.get("error") or "", 60)]
+                for r in result["results"]]
+        _table([*names, "run", "verdict", "error"], rows)
+    return 0 if all(r["status"] != "failed" for r in result["results"]) else 1
 
 
 def parse_set(item: str) -> tuple[str, Any]:
@@ -691,6 +805,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "show": cmd_show,
     "compare": cmd_compare,
     "rerun": cmd_rerun,
+    "sweep": cmd_sweep,
     "drift": cmd_drift,
     "export": cmd_export,
     "import": cmd_import,

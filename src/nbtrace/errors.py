@@ -46,6 +46,24 @@ class ConflictError(NBTraceError):
     http_status = 409
 
 
+class ForbiddenError(NBTraceError):
+    """The caller may see this job or sweep but not change it (another identity's)."""
+
+    http_status = 403
+
+
+class ReplaySetupError(NBTraceError):
+    """The replay kernel cannot do the replay (its folder or the store is out of its reach)."""
+
+    http_status = 409
+
+
+class HostError(NBTraceError):
+    """The kernel manager (a gateway) could not be reached or refused a request."""
+
+    http_status = 502
+
+
 def one_line(text: object, limit: int = 300) -> str:
     """Collapse ``text`` to one printable line of at most ``limit`` characters.
 

@@ -81,6 +81,8 @@ class ReplayPlan:
     user: str | None = None
     job: str | None = None
     run_id: str | None = None
+    #: Tags the re-executed run gets at its start (a sweep's id, so its runs list together).
+    tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> "ReplayPlan | None":
@@ -96,6 +98,7 @@ class ReplayPlan:
             user=d.get("user"),
             job=d.get("job"),
             run_id=d.get("run_id"),
+            tags={str(k): str(v) for k, v in (d.get("tags") or {}).items()},
         )
 
 
@@ -479,6 +482,7 @@ class Tracker:
             if not ghost:
                 parent = self.replay.parent
                 run_id = self.replay.run_id or run_id
+                tags = {**tags, **self.replay.tags}
         if outer is not None:
             nested_in = outer.id if not outer.ghost else None
         now = time.time() if started_at is None else started_at

@@ -144,6 +144,64 @@ def populate_store(db: str, workdir: Path) -> None:
     )
 
 
+#: An SVG artifact whose script, if it ever ran with JupyterLab's origin, would leave a mark
+#: in the Lab's localStorage and read the user's files through the REST API with their cookie.
+PWN_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"'
+    " onload=\"localStorage.setItem('nbtrace-pwned', 'onload')\">"
+    "<script>localStorage.setItem('nbtrace-pwned', 'script');"
+    "fetch('/api/contents').then(r => r.text())"
+    ".then(t => localStorage.setItem('nbtrace-pwned', t.slice(0, 40)))</script>"
+    '<rect width="40" height="20" fill="blue"/></svg>'
+)
+CSV_TEXT = 'epoch,loss,note\n0,0.9,"warm, up"\n1,0.5,ok\n2,0.25,"said ""done"""\n'
+#: Runs in the main-area table's store: 330 of a grid search, quickstart's 6, 2 more.
+GRID_RUNS = 330
+
+
+def quickstart_cells() -> list[str]:
+    """The code cells of notebooks/quickstart.ipynb, as a user runs them."""
+    nb = nbformat.read(Path(__file__).resolve().parents[2] / "notebooks" / "quickstart.ipynb", 4)
+    return [c.source for c in nb.cells if c.cell_type == "code"]
+
+
+def populate_table_store(db: str, workdir: Path) -> None:
+    """The store of the main-area table tests (338 runs), made by real kernels: the quick start
+    notebook as is (four ``degree-sweep`` runs among them), a 330-run grid search tagged with its
+    sweep, a run with 1,000 distinct param keys, and a run with text, JSON, CSV, PNG and SVG
+    artifacts (the SVG's script would leave a mark if it ever ran in the Lab's origin)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    run_notebook(quickstart_cells(), db, workdir, "quickstart.ipynb")
+    run_notebook(
+        [
+            "import nbtrace, itertools",
+            "grid = list(itertools.product([0.001, 0.01, 0.1, 0.5, 1.0, 2.0], range(55)))\n"
+            f"assert len(grid) == {GRID_RUNS}\n"
+            "for alpha, k in grid:\n"
+            "    with nbtrace.start_run('enet', experiment='grid',"
+            " tags={'sweep': f'grid-{k % 3}'}):\n"
+            "        nbtrace.log_params({'alpha': alpha, 'l1_ratio': round(k / 55, 3)})\n"
+            "        nbtrace.log_metric('mse', 3000 * alpha + k)\n",
+            "with nbtrace.start_run('wide', experiment='wide'):\n"
+            "    nbtrace.log_params({f'p{i:04d}': i for i in range(1000)})\n",
+            "import base64, json, pathlib\n"
+            f"pathlib.Path('plot.png').write_bytes(base64.b64decode({PNG_B64!r}))\n"
+            f"pathlib.Path('pwn.svg').write_text({PWN_SVG!r})\n"
+            f"pathlib.Path('table.csv').write_text({CSV_TEXT!r})\n"
+            "pathlib.Path('log.txt').write_text('line one\\n<b>not bold</b>\\n')\n"
+            "scores = {'r2': 0.9, 'tags': ['<i>x</i>']}\n"
+            "pathlib.Path('scores.json').write_text(json.dumps(scores))\n"
+            "with nbtrace.start_run('artifacts', experiment='files'):\n"
+            "    for f in ('plot.png', 'pwn.svg', 'table.csv', 'log.txt', 'scores.json'):\n"
+            "        nbtrace.log_artifact(f)\n"
+            "    nbtrace.log_metric('score', 1.0)\n",
+        ],
+        db,
+        workdir,
+        "grid.ipynb",
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -153,8 +211,11 @@ def free_port() -> int:
 class LabServer:
     """A JupyterLab server started as a subprocess for the tests."""
 
-    def __init__(self, root: Path, db: str, log: Path | None = None) -> None:
+    def __init__(
+        self, root: Path, db: str, log: Path | None = None, extra_args: list[str] | None = None
+    ) -> None:
         self.root = Path(root)
+        self.extra_args = list(extra_args or [])
         self.db = db
         self.port = free_port()
         self.token = secrets.token_hex(16)
@@ -194,6 +255,7 @@ class LabServer:
             f"--ServerApp.root_dir={self.root}",
             "--LabApp.expose_app_in_browser=True",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            *self.extra_args,
         ]
         self._logfile = open(self.log, "wb")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._logfile, stderr=subprocess.STDOUT)

@@ -185,6 +185,7 @@ def test_sorting(page: Page, lab: LabServer) -> None:
     expect(rows(page).first).to_contain_text("stronger-reg")
     page.get_by_role("button", name="Columns").click()
     page.get_by_role("checkbox", name="metrics.mse").uncheck()
+    page.get_by_role("button", name="Done").click()  # the chooser is a popup over the table
 
     # Rows have a context menu with the re-execute command.
     row(page, "baseline").click(button="right")
@@ -265,11 +266,11 @@ def test_html_in_names_is_text(page: Page, lab: LabServer, dialogs: list[str]) -
     expect(params.get_by_role("rowheader", name=XSS_NAME)).to_be_visible()
     expect(params).to_contain_text("<b>bold</b><script>alert(2)</script>")
     expect(details.get_by_role("list", name="Tags")).to_contain_text(XSS_NAME)
-    # Image artifacts inline (fetched with credentials, shown from a blob: URL); the SVG's
-    # script does not run.
+    # Image artifacts inline (fetched with credentials, shown from a data: URL of a raster
+    # image, the SVG rasterised): the SVG's script does not run.
     for name in ("plot.png", "evil.svg"):
         image = details.get_by_role("img", name=name)
-        expect(image).to_have_attribute("src", re.compile("^blob:"))
+        expect(image).to_have_attribute("src", re.compile("^data:image/png;base64,"))
         page.wait_for_function(
             "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
         )
@@ -493,3 +494,58 @@ def test_rerun_of_another_users_run_asks_for_trust(page: Page, lab: LabServer) -
     )
     expect(trust).to_have_count(0)
     dialog.get_by_role("button", name="Close").click()
+
+
+def test_sweep_from_the_details(page: Page, lab: LabServer, artifacts: Path) -> None:
+    open_sidebar(page, lab)
+    row(page, "stronger-reg").click()
+    page.locator(".nbtrace-Details").get_by_role("button", name="Sweep…").click()
+    dialog = page.get_by_role("dialog", name="Sweep stronger-reg")
+    values = dialog.get_by_label("Values of alpha")
+    expect(values).to_have_value("2")
+    values.fill("1, 3")
+    dialog.get_by_label("Values of l1_ratio").fill("0.1, x")
+    expect(dialog).to_contain_text('"x" expects a number')
+    expect(dialog.get_by_role("button", name="Start sweep")).to_be_disabled()
+    dialog.get_by_label("Values of l1_ratio").fill("0.1")
+    expect(dialog).to_contain_text("2 runs.")
+    dialog.get_by_label("Kernels at once").fill("2")
+    dialog.get_by_role("button", name="Start sweep").click()
+    status = dialog.get_by_role("status")
+    expect(status).to_contain_text("2 of 2 done", timeout=180_000)
+    expect(status).to_contain_text("sweep done")
+    shot(page, artifacts, "sweep.png")
+    dialog.get_by_role("button", name="Show the sweep's runs").click()
+    expect(dialog).to_have_count(0)
+    expect(page.get_by_role("searchbox", name="Filter runs")).to_have_value(
+        re.compile(r"^tags\.sweep = '[0-9a-f]+'$")
+    )
+    expect(rows(page)).to_have_count(2, timeout=30_000)
+    params = page.get_by_role("table", name="Parameters compared")
+    expect(params).to_contain_text("alpha")
+    expect(params).to_contain_text("3")
+
+
+def test_sweep_of_another_users_run_asks_for_trust(page: Page, lab: LabServer) -> None:
+    from nbtrace.store.base import open_store
+
+    store = open_store(lab.db)
+    ids = [r["id"] for r in store.list_runs(limit=None)[0] if r["name"] == "baseline"]
+    store.apply([("run_update", rid, {"user_name": "mallory"}) for rid in ids])
+    store.close()
+    open_sidebar(page, lab)
+    row(page, "baseline").click()
+    page.locator(".nbtrace-Details").get_by_role("button", name="Sweep…").click()
+    dialog = page.get_by_role("dialog", name="Sweep baseline")
+    dialog.get_by_label("Values of alpha").fill("0.5, 0.7")
+    dialog.get_by_role("button", name="Start sweep").click()
+    trust = dialog.get_by_role("region", name="Trust this code")
+    expect(trust).to_contain_text("Recorded by mallory@")
+    expect(trust.get_by_label("Code that will run")).to_contain_text("%track_run")
+    button = trust.get_by_role("button", name="Trust and run")
+    expect(button).to_be_disabled()
+    expect(dialog.get_by_role("button", name="Start sweep")).to_be_disabled()
+    trust.get_by_label("I have read this code and trust it").check()
+    button.click()
+    expect(dialog.get_by_role("status")).to_contain_text("sweep done", timeout=180_000)
+    expect(trust).to_have_count(0)

@@ -3,7 +3,7 @@
  */
 import React, { useEffect, useRef, useState } from 'react';
 
-import { renderChart, themeChanged } from '../charts';
+import { renderChart, SignalHandlers, themeChanged } from '../charts';
 import { useSignals } from '../hooks';
 
 /** Props of {@link Chart}. */
@@ -11,12 +11,16 @@ export interface IChartProps {
   spec: Record<string, any>;
   /** Accessible description of the chart. */
   label: string;
+  /** Listeners of the view's signals (the latest handlers are called). */
+  signals?: SignalHandlers;
 }
 
 /** A chart. */
 export function Chart(props: IChartProps): JSX.Element {
   useSignals(themeChanged);
   const node = useRef<HTMLDivElement>(null);
+  const handlers = useRef<SignalHandlers>({});
+  handlers.current = props.signals ?? {};
   const [error, setError] = useState<string | null>(null);
   const key = JSON.stringify(props.spec);
   const theme = document.body.dataset.jpThemeName ?? '';
@@ -25,7 +29,11 @@ export function Chart(props: IChartProps): JSX.Element {
     let free: (() => void) | null = null;
     let live = true;
     if (node.current) {
-      renderChart(node.current, props.spec).then(
+      const signals: SignalHandlers = {};
+      for (const name of Object.keys(props.signals ?? {})) {
+        signals[name] = value => handlers.current[name]?.(value);
+      }
+      renderChart(node.current, props.spec, signals).then(
         f => (live ? (free = f) : f()),
         e => live && setError(String(e?.message ?? e))
       );

@@ -65,16 +65,20 @@ function ParamsTable(props: { data: ICompare; labels: Map<string, string> }): JS
         <tbody>
           {rows.map(p => (
             <tr key={p.key} className={p.differs ? 'nbtrace-diff' : undefined}>
-              <th scope="row">
+              <th scope="row" title={p.key}>
                 {p.key}
                 {p.differs && <span className="nbtrace-visually-hidden"> (differs)</span>}
               </th>
               {data.runs.map(run => {
-                const present = run.id in p.values;
+                const present = run.id in p.values && p.values[run.id] !== null;
                 const value = p.values[run.id];
                 const differs = p.differs && !sameValue(value, p.values[first]);
                 return (
-                  <td key={run.id} className={differs ? 'nbtrace-diff-cell' : undefined}>
+                  <td
+                    key={run.id}
+                    className={differs ? 'nbtrace-diff-cell' : undefined}
+                    title={present ? formatValue(value) : undefined}
+                  >
                     {present ? formatValue(value) : <span className="nbtrace-muted">—</span>}
                   </td>
                 );
@@ -108,7 +112,10 @@ function MetricsTable(props: { data: ICompare; labels: Map<string, string> }): J
         <tbody>
           {data.metrics.map(m => (
             <tr key={m.key} className={m.differs ? 'nbtrace-diff' : undefined}>
-              <th scope="row" title={`goal: ${m.goal}`}>
+              <th
+                scope="row"
+                title={`${m.key} (${m.goal === 'max' ? 'higher' : 'lower'} is better)`}
+              >
                 {m.key}{' '}
                 <span className="nbtrace-muted">
                   ({m.goal === 'max' ? 'higher' : 'lower'} is better)
@@ -118,7 +125,7 @@ function MetricsTable(props: { data: ICompare; labels: Map<string, string> }): J
                 const best = m.best === run.id;
                 return (
                   <td key={run.id} className={'nbtrace-num' + (best ? ' nbtrace-best' : '')}>
-                    {run.id in m.values ? (
+                    {run.id in m.values && m.values[run.id] !== null ? (
                       formatValue(m.values[run.id])
                     ) : (
                       <span className="nbtrace-muted">—</span>
@@ -292,7 +299,9 @@ function EnvironmentDiff(props: { data: ICompare; labels: Map<string, string> })
     const differs = vals.some(v => v !== vals[0]);
     return (
       <tr key={label} className={differs ? 'nbtrace-diff' : undefined}>
-        <th scope="row">{label}</th>
+        <th scope="row" title={label}>
+          {label}
+        </th>
         {vals.map((v, k) => (
           <td
             key={data.runs[k].id}

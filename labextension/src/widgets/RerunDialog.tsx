@@ -62,6 +62,14 @@ export function parseEdited(text: string, original: JSONValue): JSONValue {
 
 function DriftView(props: { drift: IDrift }): JSX.Element {
   const { drift } = props;
+  if (drift.remote) {
+    return (
+      <div className="nbtrace-muted">
+        Not checked before the replay: the kernel runs on the {drift.remote}. The verdict lists
+        every environment difference once it ran.
+      </div>
+    );
+  }
   const pk = drift.packages ?? { changed: [], added: [], removed: [] };
   const items: string[] = [];
   if (drift.python) {
@@ -128,7 +136,7 @@ function DriftView(props: { drift: IDrift }): JSX.Element {
 }
 
 /** What the server said when it asked for trust, and the code that would run. */
-interface ITrustRequest {
+export interface ITrustRequest {
   reason: string;
   recordedBy: string;
   cells: IRecordedCell[] | null;
@@ -138,7 +146,7 @@ interface ITrustRequest {
  * The confirmation step for a run recorded by another user or host, or imported: who
  * recorded it, the code that will run (as text, never as markup) and an explicit choice.
  */
-function TrustConfirmation(props: {
+export function TrustConfirmation(props: {
   request: ITrustRequest;
   starting: boolean;
   onTrust: () => void;

@@ -117,6 +117,14 @@ function Header(props: {
           Re-execute
         </button>
         <button
+          className="jp-Button jp-mod-styled"
+          onClick={() => void commands.execute(CommandIDs.sweep, { id: run.id })}
+          disabled={run.status === 'running' || Object.keys(run.params ?? {}).length === 0}
+          title="Re-execute this run once per combination of parameter values"
+        >
+          Sweep…
+        </button>
+        <button
           className="jp-Button jp-mod-styled jp-mod-reject"
           onClick={() => void commands.execute(CommandIDs.openAsNotebook, { id: run.id, mode })}
           title="Create a new notebook from the recorded cells, with a parameters cell"

@@ -1,289 +1,205 @@
 /**
- * The virtualized runs table: only the rows on screen are in the DOM, and the model fetches
- * the pages they belong to. Sorting is done by the server (`sort=`).
+ * The virtualized runs table, shared by the sidebar (compact) and the main area (full width,
+ * column groups, sticky name, resizable and movable columns, grouping): only the rows on
+ * screen are in the DOM, and the model fetches the pages they belong to. Sorting is done by
+ * the server (`sort=`).
+ *
+ * The parts live in `table/`: the visible window, the header, the rows. This module owns the
+ * keyboard (arrows move, Space ticks, Enter opens the details) and puts the parts together.
  */
-import React, { useEffect, useLayoutEffect, useRef, useState } from 'react';
+import React, { useEffect } from 'react';
 
-import { durationBetween, formatDuration, formatTime, formatValue, splitColumn } from '../format';
 import { useSignals } from '../hooks';
-import { BASE_COLUMNS, ColumnKey, LEADING_COLUMNS, queryKey, RunsModel } from '../model';
-import type { IRunSummary } from '../types';
+import { BASE_COLUMNS, ColumnKey, LEADING_COLUMNS, RunsModel } from '../model';
+import { IColumn, makeColumn } from '../table/columns';
+import { DisplayRow, GROUP_LIMIT, GroupBy, groupRows } from '../table/grouping';
+import { IHeaderActions, TableHeader } from './table/TableHeader';
+import { GroupRow, RunRow } from './table/TableRows';
+import { ROW_HEIGHT, useVirtualWindow } from './table/useVirtualWindow';
 
-/** Height of one row in pixels (rows must not wrap). */
-export const ROW_HEIGHT = 26;
-const OVERSCAN = 10;
+export { statusClass } from './table/TableRows';
+export { ROW_HEIGHT } from './table/useVirtualWindow';
 
-const KNOWN_STATUSES = new Set(['running', 'finished', 'failed', 'crashed']);
-
-/** CSS modifier for a status (unknown statuses share one look). */
-export function statusClass(status: string | null | undefined): string {
-  return `nbtrace-status nbtrace-status-${KNOWN_STATUSES.has(status ?? '') ? status : 'other'}`;
-}
-
-interface IColumn {
-  key: ColumnKey;
-  label: string;
-  sort: string;
-  width: number;
-  numeric: boolean;
-}
-
-const BASE_WIDTHS: { [key: string]: number } = {
-  name: 140,
-  experiment: 100,
-  status: 74,
-  user: 80,
-  started_at: 120,
-  duration_s: 76
-};
-
-function columnsOf(model: RunsModel): IColumn[] {
-  const base = BASE_COLUMNS.map(c => ({
-    ...c,
-    width: BASE_WIDTHS[c.key] ?? 90,
-    numeric: c.key === 'duration_s'
-  }));
-  const extra = model.columns.map(key => {
-    const { group, key: name } = splitColumn(key);
-    return {
-      key,
-      label: name,
-      sort: queryKey(key),
-      width: 96,
-      numeric: group !== 'tags',
-      group
-    };
-  });
-  // The chosen columns come right after name and status, where a narrow sidebar shows them.
+/** The sidebar's columns: name and status, the chosen ones, then the other built-ins. */
+export function compactColumns(chosen: ColumnKey[]): IColumn[] {
+  const widths = { name: 140, experiment: 100, status: 74, user: 80, started_at: 120 };
+  const base = BASE_COLUMNS.map(c => ({ ...makeColumn(c.key, widths), group: 'run' as const }));
+  const extra = chosen.map(k => ({ ...makeColumn(k), width: 96 }));
   return [...base.slice(0, LEADING_COLUMNS), ...extra, ...base.slice(LEADING_COLUMNS)];
 }
 
-function cellText(run: IRunSummary, column: IColumn): string {
-  switch (column.key) {
-    case 'name':
-      return run.name ?? '';
-    case 'experiment':
-      return run.experiment ?? '';
-    case 'status':
-      return run.status ?? '';
-    case 'user':
-      return run.user ?? '';
-    case 'started_at':
-      return formatTime(run.started_at);
-    case 'duration_s':
-      return formatDuration(run.duration_s ?? durationBetween(run.started_at, run.ended_at));
-    default: {
-      const { group, key } = splitColumn(column.key);
-      const values = (run as any)[group] as { [k: string]: any } | undefined;
-      return values && key in values ? formatValue(values[key]) : '';
-    }
-  }
+/** Props of {@link RunsTable}. */
+export interface IRunsTableProps extends IHeaderActions {
+  model: RunsModel;
+  /** Columns to draw; the sidebar's compact set by default. */
+  columns?: IColumn[];
+  /** Show the row of column groups above the headers. */
+  groupHeaders?: boolean;
+  /** Group the rows (see table/grouping.ts); `''` for none. */
+  groupBy?: GroupBy;
+  collapsed?: ReadonlySet<string>;
+  onToggleGroup?: (key: string) => void;
+  /** Accessible name of the table. */
+  label?: string;
 }
 
-/** Props of {@link RunsTable}. */
-export interface IRunsTableProps {
-  model: RunsModel;
+/** The next sort when a header is clicked: ascending, descending, ascending... */
+function nextSort(current: string, column: IColumn): string {
+  const key = column.sort ?? '';
+  if (current === key) {
+    return `-${key}`;
+  }
+  if (current === `-${key}`) {
+    return key;
+  }
+  // Times and numbers are most useful largest first.
+  return column.key === 'started_at' || column.key === 'duration_s' ? `-${key}` : key;
 }
 
 /** The runs table. */
 export function RunsTable(props: IRunsTableProps): JSX.Element {
   const { model } = props;
   useSignals(model.changed, model.selectionChanged);
-  const scroller = useRef<HTMLDivElement>(null);
-  const [scrollTop, setScrollTop] = useState(0);
-  const [height, setHeight] = useState(400);
-
-  useLayoutEffect(() => {
-    const node = scroller.current;
-    if (!node) {
-      return;
-    }
-    const observer = new ResizeObserver(() => setHeight(node.clientHeight || 400));
-    observer.observe(node);
-    setHeight(node.clientHeight || 400);
-    return () => observer.disconnect();
-  }, []);
-
+  const groupBy = props.groupBy ?? '';
   const total = model.total ?? 0;
-  const headerHeight = ROW_HEIGHT;
-  const first = Math.max(0, Math.floor((scrollTop - headerHeight) / ROW_HEIGHT) - OVERSCAN);
-  const last = Math.min(
-    Math.max(total - 1, 0),
-    Math.ceil((scrollTop + height) / ROW_HEIGHT) + OVERSCAN
-  );
+  const grouped: DisplayRow[] | null = groupBy
+    ? groupRows(model.loadedRows(GROUP_LIMIT), groupBy, props.collapsed ?? new Set())
+    : null;
+  const count = grouped ? grouped.length : total;
+  const headerRows = props.groupHeaders ? 2 : 1;
+  const win = useVirtualWindow(count, headerRows * ROW_HEIGHT);
+  const { first, last } = win;
 
   useEffect(() => {
-    model.setVisibleRange(first, last);
-  }, [model, first, last, model.filter, model.sort]);
+    if (groupBy) {
+      model.setVisibleRange(0, Math.min(total, GROUP_LIMIT) - 1);
+    } else {
+      model.setVisibleRange(first, last);
+    }
+  }, [model, first, last, groupBy, total, model.effectiveFilter, model.sort]);
 
   // A new query starts at the top.
-  useEffect(() => {
-    if (scroller.current) {
-      scroller.current.scrollTop = 0;
-      setScrollTop(0);
-    }
-  }, [model.filter, model.sort]);
+  useEffect(() => win.reset(), [model.effectiveFilter, model.sort, groupBy]);
 
-  const columns = columnsOf(model);
+  const columns = props.columns ?? compactColumns(model.columns);
   const tableWidth = 30 + columns.reduce((sum, c) => sum + c.width, 0);
-
-  const onSort = (column: IColumn) => {
-    const current = model.sort;
-    const descending = current === `-${column.sort}`;
-    const ascending = current === column.sort;
-    if (ascending) {
-      model.setSort(`-${column.sort}`);
-    } else if (descending) {
-      model.setSort(column.sort);
-    } else {
-      // Times and numbers are most useful largest first.
-      const startDesc = column.key === 'started_at' || column.key === 'duration_s';
-      model.setSort(startDesc ? `-${column.sort}` : column.sort);
+  const at = (position: number): DisplayRow | undefined => {
+    if (grouped) {
+      return grouped[position];
     }
+    const run = model.rowAt(position);
+    return run ? { kind: 'run', index: position, run, group: '' } : undefined;
   };
 
-  const ariaSort = (column: IColumn): 'ascending' | 'descending' | 'none' => {
-    if (model.sort === column.sort) {
-      return 'ascending';
+  const focusRow = (position: number) => {
+    const node = win.scroller.current;
+    const row = node?.querySelector<HTMLElement>(`tr[data-index="${position}"]`);
+    if (!node || !row) {
+      return false;
     }
-    if (model.sort === `-${column.sort}`) {
-      return 'descending';
+    row.focus({ preventScroll: true });
+    // Scroll vertically only: the row can be wider than the view.
+    const top = row.offsetTop - headerRows * ROW_HEIGHT;
+    if (top < node.scrollTop) {
+      node.scrollTop = top;
+    } else if (row.offsetTop + ROW_HEIGHT > node.scrollTop + node.clientHeight) {
+      node.scrollTop = row.offsetTop + ROW_HEIGHT - node.clientHeight;
     }
-    return 'none';
+    return true;
   };
 
-  const onRowKey = (event: React.KeyboardEvent<HTMLTableRowElement>, index: number) => {
-    const run = model.rowAt(index);
-    if (!run) {
+  const onKey = (event: React.KeyboardEvent<HTMLTableRowElement>, position: number) => {
+    const row = at(position);
+    if (!row || event.target !== event.currentTarget) {
       return;
     }
-    if (event.key === 'Enter') {
-      model.activate(run.id);
-      event.preventDefault();
-    } else if (event.key === ' ' && event.target === event.currentTarget) {
-      model.setSelected(run, !model.isSelected(run.id));
-      event.preventDefault();
-    } else if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
-      const next = index + (event.key === 'ArrowDown' ? 1 : -1);
-      const node = scroller.current;
-      const row = node?.querySelector<HTMLElement>(`tr[data-index="${next}"]`);
-      if (node && row) {
-        row.focus({ preventScroll: true });
-        // Scroll vertically only: the row is wider than the sidebar.
-        const top = row.offsetTop - ROW_HEIGHT;
-        if (top < node.scrollTop) {
-          node.scrollTop = top;
-        } else if (row.offsetTop + ROW_HEIGHT > node.scrollTop + node.clientHeight) {
-          node.scrollTop = row.offsetTop + ROW_HEIGHT - node.clientHeight;
-        }
+    const moves: { [key: string]: number } = {
+      ArrowDown: position + 1,
+      ArrowUp: position - 1,
+      Home: 0,
+      End: count - 1,
+      PageDown: Math.min(count - 1, position + 10),
+      PageUp: Math.max(0, position - 10)
+    };
+    if (event.key in moves) {
+      if (focusRow(moves[event.key])) {
         event.preventDefault();
       }
+    } else if (row.kind === 'group' && (event.key === 'Enter' || event.key === ' ')) {
+      props.onToggleGroup?.(row.key);
+      event.preventDefault();
+    } else if (row.kind === 'run' && event.key === 'Enter') {
+      model.activate(row.run.id);
+      event.preventDefault();
+    } else if (row.kind === 'run' && event.key === ' ') {
+      model.setSelected(row.run, !model.isSelected(row.run.id));
+      event.preventDefault();
     }
   };
 
   // One tab stop in the table (roving tabindex): the active row when on screen, else the first.
   let tabbable = first;
-  for (let index = first; index <= last; index++) {
-    if (model.rowAt(index)?.id === model.activeId) {
-      tabbable = index;
+  for (let p = first; p <= last; p++) {
+    const row = at(p);
+    if (row?.kind === 'run' && row.run.id === model.activeId) {
+      tabbable = p;
     }
   }
 
   const rows: JSX.Element[] = [];
-  if (total > 0) {
-    for (let index = first; index <= last; index++) {
-      const run = model.rowAt(index);
-      if (!run) {
-        rows.push(
-          <tr key={`loading-${index}`} className="nbtrace-RunsTable-placeholder" aria-hidden="true">
-            <td colSpan={columns.length + 1}>…</td>
-          </tr>
-        );
-        continue;
-      }
-      const active = run.id === model.activeId;
-      const checked = model.isSelected(run.id);
+  for (let p = first; count > 0 && p <= last; p++) {
+    const row = at(p);
+    if (!row) {
       rows.push(
-        <tr
-          key={run.id}
-          data-run-id={run.id}
-          data-index={index}
-          aria-rowindex={index + 2}
-          aria-selected={active}
-          tabIndex={index === tabbable ? 0 : -1}
-          className={
-            'nbtrace-RunsTable-row' +
-            (active ? ' nbtrace-mod-active' : '') +
-            (checked ? ' nbtrace-mod-checked' : '')
-          }
-          onMouseDown={event => {
-            // Focus without the browser scrolling the wide row sideways.
-            if (!(event.target instanceof HTMLInputElement)) {
-              event.preventDefault();
-              event.currentTarget.focus({ preventScroll: true });
-            }
-          }}
-          onClick={() => model.activate(run.id)}
-          onKeyDown={event => onRowKey(event, index)}
-        >
-          <td className="nbtrace-RunsTable-check">
-            <input
-              type="checkbox"
-              aria-label={`Select ${run.name}`}
-              checked={checked}
-              onClick={event => event.stopPropagation()}
-              onChange={event => model.setSelected(run, event.currentTarget.checked)}
-            />
-          </td>
-          {columns.map(column => {
-            const text = cellText(run, column);
-            return (
-              <td
-                key={column.key}
-                className={column.numeric ? 'nbtrace-num' : undefined}
-                title={text}
-              >
-                {column.key === 'status' ? (
-                  <span className={statusClass(run.status)}>{text}</span>
-                ) : column.key === 'name' && run.nested_in ? (
-                  <>
-                    <span className="nbtrace-nested-mark" title={`nested in ${run.nested_in}`}>
-                      ↳
-                    </span>{' '}
-                    {text}
-                  </>
-                ) : column.key === 'name' && run.parent ? (
-                  <>
-                    <span className="nbtrace-rerun-mark" title="re-execution">
-                      ↻
-                    </span>{' '}
-                    {text}
-                  </>
-                ) : (
-                  text
-                )}
-              </td>
-            );
-          })}
+        <tr key={`loading-${p}`} className="nbtrace-RunsTable-placeholder" aria-hidden="true">
+          <td colSpan={columns.length + 1}>…</td>
         </tr>
+      );
+    } else if (row.kind === 'group') {
+      rows.push(
+        <GroupRow
+          key={`group-${row.key}`}
+          label={row.label}
+          count={row.count}
+          collapsed={row.collapsed}
+          position={p}
+          rowIndex={p + headerRows + 1}
+          span={columns.length + 1}
+          tabbable={p === tabbable}
+          onToggle={() => props.onToggleGroup?.(row.key)}
+          onKeyDown={event => onKey(event, p)}
+        />
+      );
+    } else {
+      const run = row.run;
+      rows.push(
+        <RunRow
+          key={run.id}
+          run={run}
+          position={p}
+          rowIndex={p + headerRows + 1}
+          columns={columns}
+          active={run.id === model.activeId}
+          checked={model.isSelected(run.id)}
+          tabbable={p === tabbable}
+          onActivate={() => model.activate(run.id)}
+          onCheck={checked => model.setSelected(run, checked)}
+          onKeyDown={event => onKey(event, p)}
+        />
       );
     }
   }
 
   const topPad = first * ROW_HEIGHT;
-  const bottomPad = Math.max(0, (total - 1 - last) * ROW_HEIGHT);
+  const bottomPad = Math.max(0, (count - 1 - last) * ROW_HEIGHT);
 
   return (
-    <div
-      className="nbtrace-RunsTable-scroll"
-      ref={scroller}
-      onScroll={event => setScrollTop(event.currentTarget.scrollTop)}
-    >
+    <div className="nbtrace-RunsTable-scroll" ref={win.scroller} onScroll={win.onScroll}>
       <table
         className="nbtrace-RunsTable"
         style={{ width: tableWidth }}
-        aria-label="Runs"
-        aria-rowcount={total + 1}
+        aria-label={props.label ?? 'Runs'}
+        aria-rowcount={count + headerRows}
       >
         <colgroup>
           <col style={{ width: 30 }} />
@@ -291,38 +207,14 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
             <col key={c.key} style={{ width: c.width }} />
           ))}
         </colgroup>
-        <thead>
-          <tr aria-rowindex={1}>
-            <th className="nbtrace-RunsTable-check">
-              <span className="nbtrace-visually-hidden">Selected</span>
-            </th>
-            {columns.map(column => {
-              const sort = ariaSort(column);
-              return (
-                <th
-                  key={column.key}
-                  aria-sort={sort}
-                  className={column.numeric ? 'nbtrace-num' : undefined}
-                  title={column.key.includes('.') ? column.key : column.label}
-                >
-                  <button className="nbtrace-sort" onClick={() => onSort(column)}>
-                    {column.key.startsWith('metrics.') ? (
-                      <span className="nbtrace-colgroup">m </span>
-                    ) : column.key.startsWith('params.') ? (
-                      <span className="nbtrace-colgroup">p </span>
-                    ) : column.key.startsWith('tags.') ? (
-                      <span className="nbtrace-colgroup">t </span>
-                    ) : null}
-                    {column.label}
-                    <span className="nbtrace-sort-mark" aria-hidden="true">
-                      {sort === 'ascending' ? ' ▲' : sort === 'descending' ? ' ▼' : ''}
-                    </span>
-                  </button>
-                </th>
-              );
-            })}
-          </tr>
-        </thead>
+        <TableHeader
+          columns={columns}
+          sort={model.sort}
+          groups={!!props.groupHeaders}
+          onSort={column => column.sort && model.setSort(nextSort(model.sort, column))}
+          onResize={props.onResize}
+          onMove={props.onMove}
+        />
         <tbody>
           {topPad > 0 && (
             <tr aria-hidden="true" className="nbtrace-RunsTable-pad" style={{ height: topPad }} />

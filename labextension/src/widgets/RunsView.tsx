@@ -5,11 +5,11 @@
 import { ReactWidget, refreshIcon } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
 import { Message } from '@lumino/messaging';
-import React, { useState } from 'react';
+import React, { useMemo } from 'react';
 
 import { useSignals } from '../hooks';
 import { RunsModel } from '../model';
-import { ColumnPicker } from './ColumnPicker';
+import { ColumnsButton, IColumnSource } from './ColumnChooser';
 import { FilterBar } from './FilterBar';
 import { RunsTable } from './RunsTable';
 
@@ -22,10 +22,22 @@ export const CommandIDs = {
   compare: 'nbtrace:compare',
   rerun: 'nbtrace:rerun',
   rerunRow: 'nbtrace:rerun-row',
+  sweep: 'nbtrace:sweep',
   openAsNotebook: 'nbtrace:open-as-notebook',
   openAsNotebookRow: 'nbtrace:open-as-notebook-row',
-  refresh: 'nbtrace:refresh'
+  refresh: 'nbtrace:refresh',
+  openTable: 'nbtrace:open-table'
 };
+
+/** The chooser's view of the sidebar model's extra columns. */
+export function modelColumnSource(model: RunsModel): IColumnSource {
+  return {
+    changed: [model.changed],
+    available: () => model.availableColumns(),
+    chosen: () => model.columns,
+    setChosen: keys => model.setColumns(keys)
+  };
+}
 
 /** Props of {@link RunsSection}. */
 export interface IRunsSectionProps {
@@ -47,7 +59,7 @@ export function ErrorMessage(props: { title: string; message: string }): JSX.Ele
 export function RunsSection(props: IRunsSectionProps): JSX.Element {
   const { model, commands } = props;
   useSignals(model.changed, model.selectionChanged);
-  const [picking, setPicking] = useState(false);
+  const source = useMemo(() => modelColumnSource(model), [model]);
   const count = model.selected.length;
   const canCompare = count >= 2 && count <= MAX_COMPARE;
   const error = model.error;
@@ -80,13 +92,13 @@ export function RunsSection(props: IRunsSectionProps): JSX.Element {
           </button>
         )}
         <span className="nbtrace-spacer" />
+        <ColumnsButton source={source} />
         <button
           className="jp-Button jp-mod-styled jp-mod-minimal"
-          aria-expanded={picking}
-          onClick={() => setPicking(!picking)}
-          title="Choose param and metric columns"
+          title="Open the runs table in the main area, full width"
+          onClick={() => void commands.execute(CommandIDs.openTable)}
         >
-          Columns
+          Open table
         </button>
         <button
           className="jp-Button jp-mod-minimal nbtrace-iconButton"
@@ -97,7 +109,6 @@ export function RunsSection(props: IRunsSectionProps): JSX.Element {
           <refreshIcon.react tag="span" elementSize="normal" />
         </button>
       </div>
-      {picking && <ColumnPicker model={model} onClose={() => setPicking(false)} />}
       {error ? (
         <ErrorMessage
           title={

@@ -49,6 +49,8 @@ def rerun_run(
     cancel: threading.Event | None = None,
     job_id: str | None = None,
     kernel_spec_manager: Any = None,
+    host: Any = None,
+    tags: Mapping[str, str] | None = None,
     repeat: int = 1,
     recorded_modules: bool = False,
 ) -> dict[str, Any]:
@@ -75,7 +77,7 @@ def rerun_run(
 
         results.append(_replay_once(
             store, ref, overrides, kernel_name, tolerance, timeout, step, root_dir, user,
-            cancel, job_id, kernel_spec_manager, recorded_modules,
+            cancel, job_id, kernel_spec_manager, recorded_modules, host, tags,
         ))
         if results[-1]["run"] is None:
             break
@@ -104,26 +106,14 @@ def _replay_once(
     tolerance: float | None, timeout: float | None,
     progress: Callable[[int, int], None] | None, root_dir: str | None, user: str | None,
     cancel: threading.Event | None, job_id: str | None, kernel_spec_manager: Any,
-    recorded_modules: bool,
+    recorded_modules: bool, host: Any = None, tags: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """One replay and its verdict (see :func:`rerun_run`); also returns the new run object."""
-    from .execute import execute
-
     plan = plan_replay(store, ref, overrides, kernel_name, root_dir, user, job_id,
-                       kernel_spec_manager=kernel_spec_manager,
+                       kernel_spec_manager=kernel_spec_manager, host=host, tags=tags,
                        recorded_modules=recorded_modules)
     try:
-        outcome = execute(
-            plan.notebook, plan.kernel_name, plan.cwd, plan.kernel_env(), timeout, progress,
-            cancel, kernel_spec_manager=kernel_spec_manager,
-        )
-    except NBTraceError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - kernel start/transport failures, told in one line
-        raise KernelError(
-            f"the {plan.kernel_name} kernel could not run the replay:"
-            f" {type(exc).__name__}: {one_line(exc, 200)}"
-        ) from None
+        outcome = _execute_plan(plan, host, timeout, progress, cancel, kernel_spec_manager)
     finally:
         plan.cleanup()
 
@@ -166,6 +156,49 @@ def _replay_once(
         "notebook": json.loads(notebook_json),
         "new": new,
     }
+
+
+def _execute_plan(
+    plan: Replay,
+    host: Any,
+    timeout: float | None,
+    progress: Callable[[int, int], None] | None,
+    cancel: threading.Event | None,
+    kernel_spec_manager: Any,
+) -> Any:
+    """Run the plan's notebook: through ``host``'s kernel manager (the settings in a hidden
+    setup cell), else in a kernel nbclient starts (the settings in its environment)."""
+    from .execute import execute
+
+    try:
+        if host is not None:
+            from .hosts import execute_hosted
+            from .kernelsetup import payload
+
+            # A local kernel starts with the whole replay environment, as without a host; a
+            # gateway passes on only KERNEL_* and its allowed_envs, so it is offered the
+            # settings that must be there at process start (PYTHONHASHSEED, thread counts):
+            # the rest reaches the kernel in the hidden setup cell, in both cases.
+            start_env = plan.kernel_env() if not host.remote else {
+                k: v for k, v in plan.env.items() if not k.startswith("NBTRACE_")
+            }
+            outcome = execute_hosted(
+                host, plan.notebook, plan.kernel_name, plan.cwd, start_env,
+                payload(plan.env, plan.cwd, plan.run["id"]), timeout, progress, cancel,
+            )
+        else:
+            outcome = execute(
+                plan.notebook, plan.kernel_name, plan.cwd, plan.kernel_env(), timeout,
+                progress, cancel, kernel_spec_manager=kernel_spec_manager,
+            )
+    except NBTraceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - kernel start/transport failures, told in one line
+        raise KernelError(
+            f"the {plan.kernel_name} kernel could not run the replay:"
+            f" {type(exc).__name__}: {one_line(exc, 200)}"
+        ) from None
+    return outcome
 
 
 def stored_verdict(verdict: Mapping[str, Any]) -> dict[str, Any]:

@@ -114,18 +114,32 @@ def environment_drift(recorded_env: Mapping[str, Any], current: Mapping[str, Any
 
 def drift(
     store: Store, ref: str, kernel_name: str | None = None, kernel_spec_manager: Any = None,
+    host: Any = None,
     root_dir: str | None = None,
 ) -> dict[str, Any]:
     """What differs between run ``ref``'s recorded environment and the kernel that would re-run
     it (``kernel_name``, else the one :func:`rerun_run` would pick). ``root_dir`` (the server's
-    root) limits which files' contents may appear in module diffs."""
+    root) limits which files' contents may appear in module diffs.
+
+    On a gateway (``host.remote``) the kernel's interpreter lives on another machine and cannot
+    be probed from here without starting a kernel: the answer says so (``"remote"``) and lists
+    no differences; the verdict compares the environments once the replay has run.
+    """
     run = store.get_run(ref)
-    name, spec = resolve_kernel(run, kernel_name, kernel_spec_manager)
-    exe = spec_executable(list(spec.argv))
-    if not exe:
-        raise UsageError(f"the kernel {name!r} has no command to inspect")
-    current = probe_interpreter(exe, getattr(spec, "env", None) or {})
-    out = environment_drift(run.get("environment") or {}, current, name)
+    name, spec = resolve_kernel(run, kernel_name, kernel_spec_manager, host)
+    if host is not None and getattr(host, "remote", False):
+        out = environment_drift(run.get("environment") or {}, {}, name)
+        out.update(
+            executable=None, python=None, platform=None, differs=False,
+            packages={"changed": [], "added": [], "removed": []}, nbtrace_installed=True,
+            remote=str(getattr(host, "name", "gateway")),
+        )
+    else:
+        exe = spec_executable(list(spec.argv))
+        if not exe:
+            raise UsageError(f"the kernel {name!r} has no command to inspect")
+        current = probe_interpreter(exe, getattr(spec, "env", None) or {})
+        out = environment_drift(run.get("environment") or {}, current, name)
     out.update(files_drift(store, run, root_dir))
     out["differs"] = bool(out["differs"] or out["inputs"] or out["modules"])
     return out

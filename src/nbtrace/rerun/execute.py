@@ -119,8 +119,6 @@ async def _execute(
     cancel: threading.Event | None,
     kernel_spec_manager: Any,
 ) -> Outcome:
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-
     started = time.perf_counter()
     out = Outcome(notebook=nb)
     total = len(nb.cells)
@@ -148,44 +146,66 @@ async def _execute(
         async with client.async_setup_kernel(env=env, cwd=cwd):
             if cancel is not None:
                 watcher = asyncio.ensure_future(_watch_cancel(client, cancel, state))
-            for index, cell in enumerate(nb.cells):
-                if state["cancelled"] or (cancel is not None and cancel.is_set()):
-                    out.cancelled = True
-                    break
-                state["busy"] = True
-                try:
-                    await client.async_execute_cell(
-                        cell, index, execution_count=client.code_cells_executed + 1
-                    )
-                except CellTimeoutError:
-                    out.failed_index = index
-                    out.error = f"TimeoutError: the cell did not finish within {timeout:g} s"
-                    await _interrupt(client)  # so the graceful shutdown below is quick
-                    break
-                except CellExecutionError as exc:
-                    out.failed_index = index
-                    out.error = f"{exc.ename}: {one_line(exc.evalue, 300)}"
-                    break
-                except DeadKernelError:
-                    out.failed_index = index
-                    out.error = "DeadKernelError: the kernel died while running the cell"
-                    break
-                finally:
-                    state["busy"] = False
-                out.executed = index + 1
-                if progress is not None:
-                    try:
-                        progress(out.executed, total)
-                    except Exception:  # noqa: BLE001 - a broken callback must not stop the run
-                        pass
+            await run_cells(client, nb, out, state, cancel, progress, timeout)
             if watcher is not None:
                 watcher.cancel()
     finally:
         if watcher is not None and not watcher.done():
             watcher.cancel()
+    settle(out, state, total)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def settle(out: Outcome, state: dict[str, Any], total: int) -> None:
+    """Whether the replay counts as cancelled, once its cells are over."""
     if out.error is None and out.executed == total:
         out.cancelled = False  # a cancel that came after the last cell changes nothing
     elif state["cancelled"]:
         out.cancelled = True
-    out.seconds = time.perf_counter() - started
-    return out
+
+
+async def run_cells(
+    client: Any,
+    nb: Any,
+    out: Outcome,
+    state: dict[str, Any],
+    cancel: threading.Event | None,
+    progress: ProgressFn | None,
+    timeout: float | None,
+) -> None:
+    """Execute ``nb``'s cells one by one on ``client`` (its kernel started), recording in
+    ``out`` how far it got and why it stopped (shared by local and hosted kernels)."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    total = len(nb.cells)
+    for index, cell in enumerate(nb.cells):
+        if state["cancelled"] or (cancel is not None and cancel.is_set()):
+            out.cancelled = True
+            break
+        state["busy"] = True
+        try:
+            await client.async_execute_cell(
+                cell, index, execution_count=client.code_cells_executed + 1
+            )
+        except CellTimeoutError:
+            out.failed_index = index
+            out.error = f"TimeoutError: the cell did not finish within {timeout:g} s"
+            await _interrupt(client)  # so the graceful shutdown below is quick
+            break
+        except CellExecutionError as exc:
+            out.failed_index = index
+            out.error = f"{exc.ename}: {one_line(exc.evalue, 300)}"
+            break
+        except DeadKernelError:
+            out.failed_index = index
+            out.error = "DeadKernelError: the kernel died while running the cell"
+            break
+        finally:
+            state["busy"] = False
+        out.executed = index + 1
+        if progress is not None:
+            try:
+                await _maybe_await(progress(out.executed, total))
+            except Exception:  # noqa: BLE001 - a broken callback must not stop the run
+                pass

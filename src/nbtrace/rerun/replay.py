@@ -14,6 +14,7 @@ replay starts is a no-op "ghost" (see :class:`nbtrace.tracker.ReplayPlan`).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from ..errors import ConflictError, NBTraceError, UsageError, one_line
@@ -79,6 +81,7 @@ class Replay:
                if k not in _SCRUBBED}
         env.update(self.env)
         return env
+
 
 
 # ------------------------------------------------------------------------- overrides
@@ -256,37 +259,64 @@ def _same_file(a: str | None, b: str | None) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _kernel_for_executable(ksm: Any, names: list[str], exe: str) -> str | None:
+def _kernel_for_executable(specs: Mapping[str, Mapping[str, Any]], exe: str) -> str | None:
     """The Python kernel spec that runs interpreter ``exe`` (an ipykernel, ``python3`` first)."""
-    from jupyter_client.kernelspec import NoSuchKernel
-
     found = []
-    for name in names:
-        try:
-            spec = ksm.get_kernel_spec(name)
-        except (NoSuchKernel, OSError, ValueError):
+    for name in sorted(specs):
+        spec = specs[name]
+        if str(spec.get("language") or "").lower() != "python":
             continue
-        if (spec.language or "").lower() != "python":
-            continue
-        if _same_file(spec_executable(list(spec.argv)), exe):
-            ipykernel = any("ipykernel" in str(a) for a in spec.argv)
+        argv = [str(a) for a in spec.get("argv") or []]
+        if _same_file(spec_executable(argv), exe):
+            ipykernel = any("ipykernel" in a for a in argv)
             found.append((not ipykernel, name != "python3", name))
     return min(found)[2] if found else None
 
 
-def resolve_kernel(
-    run: Mapping[str, Any], kernel_name: str | None = None, kernel_spec_manager: Any = None
-) -> tuple[str, Any]:
-    """The kernel spec to use: asked for, else recorded, else the one running the recorded
-    interpreter, else ``python3``. Returns ``(name, KernelSpec)``.
-
-    ``kernel_spec_manager`` is the Jupyter server's when called from it, so its kernel settings
-    (``allowed_kernelspecs``, custom managers) hold for re-executions too.
-    """
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+def kernel_specs(kernel_spec_manager: Any = None, host: Any = None) -> dict[str, dict[str, Any]]:
+    """``{name: spec dict}`` from the host's kernelspec manager (a gateway's is asynchronous:
+    awaited on the host's loop), else from ``kernel_spec_manager``, else the local specs."""
+    if host is not None:
+        return host.call(host.specs)
+    from jupyter_client.kernelspec import KernelSpecManager
 
     ksm = kernel_spec_manager or KernelSpecManager()
-    names = sorted(ksm.find_kernel_specs())
+    raw = ksm.get_all_specs()
+    if asyncio.iscoroutine(raw):
+        raw = _run_coroutine(raw)
+    out: dict[str, dict[str, Any]] = {}
+    for name, model in (raw or {}).items():
+        spec = model.get("spec") if isinstance(model, Mapping) else None
+        if isinstance(spec, Mapping):
+            out[str(name)] = dict(spec)
+    return out
+
+
+def _run_coroutine(coro: Any) -> Any:
+    """Await ``coro`` from blocking code, in a thread of its own when a loop already runs."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def resolve_kernel(
+    run: Mapping[str, Any], kernel_name: str | None = None, kernel_spec_manager: Any = None,
+    host: Any = None,
+) -> tuple[str, Any]:
+    """The kernel spec to use: asked for, else recorded, else the one running the recorded
+    interpreter, else ``python3``. Returns ``(name, spec)`` (``spec.argv``, ``.language``,
+    ``.display_name``, ``.env``).
+
+    The specs are the Jupyter server's when called from it (its kernel settings such as
+    ``allowed_kernelspecs`` hold for re-executions too; with a gateway, the gateway's specs).
+    """
+    specs = kernel_specs(kernel_spec_manager, host)
+    names = sorted(specs)
     if kernel_name is not None:
         if not isinstance(kernel_name, str) or kernel_name not in names:
             raise UsageError(
@@ -299,7 +329,7 @@ def resolve_kernel(
         exe = (run.get("environment") or {}).get("executable")
         chosen = recorded if recorded in names else None
         if chosen is None and exe:
-            chosen = _kernel_for_executable(ksm, names, exe)
+            chosen = _kernel_for_executable(specs, exe)
         if chosen is None:
             chosen = "python3" if "python3" in names else None
         if chosen is None:
@@ -307,10 +337,13 @@ def resolve_kernel(
                 "no kernel to re-execute with: the recorded one is not installed and there is"
                 f" no python3 kernel (available: {', '.join(names) or 'none'})"
             )
-    try:
-        return chosen, ksm.get_kernel_spec(chosen)
-    except NoSuchKernel:
-        raise UsageError(f"no kernel named {chosen!r}") from None
+    spec = specs[chosen]
+    return chosen, SimpleNamespace(
+        argv=list(spec.get("argv") or []),
+        language=str(spec.get("language") or ""),
+        display_name=str(spec.get("display_name") or chosen),
+        env=dict(spec.get("env") or {}),
+    )
 
 
 # ------------------------------------------------------------------------- the store
@@ -340,10 +373,14 @@ def plan_replay(
     user: str | None = None,
     job_id: str | None = None,
     kernel_spec_manager: Any = None,
+    host: Any = None,
+    tags: Mapping[str, str] | None = None,
     recorded_modules: bool = False,
 ) -> Replay:
     """Check a re-execution request and compute everything it needs, without running it.
 
+    ``host`` (a :class:`~nbtrace.rerun.hosts.KernelHost`) resolves the kernel against the specs
+    of the kernel manager that will start it; ``tags`` are set on the new run (a sweep's id).
     Overrides the code cannot consume are refused (:mod:`.overrides`); ``recorded_modules``
     replays with the recorded sources of the run's local modules (:mod:`.setup`).
     """
@@ -369,7 +406,7 @@ def plan_replay(
     if nb_file and not os.path.isabs(nb_file) and root_dir:
         nb_file = os.path.join(root_dir, nb_file)
     ignored = apply_tags(nb, run, nb_file)
-    name, spec = resolve_kernel(run, kernel_name, kernel_spec_manager)
+    name, spec = resolve_kernel(run, kernel_name, kernel_spec_manager, host)
     nb.metadata["kernelspec"] = {
         "name": name,
         "display_name": getattr(spec, "display_name", name),
@@ -385,6 +422,8 @@ def plan_replay(
         "job": job_id,
         "run_id": new_run_id,
     }
+    if tags:
+        plan["tags"] = dict(tags)
     env, module_dir = _replay_env(store, run, plan, name, recorded_modules)
     return Replay(
         run=run,

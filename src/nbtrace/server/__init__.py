@@ -40,6 +40,27 @@ class NBTrace(Configurable):
         0.0, help="Seconds a replayed cell may run before the re-execution fails (0: no limit)."
     ).tag(config=True)
 
+    max_parallel_reruns = Int(
+        help="How many kernels sweeps may hold at once, all sweeps together (a sweep's own"
+        " 'parallel' is capped by it). Default: the cores free on this machine (cores minus"
+        " the load average, at least 1); with a gateway, twice the cores (at least 4), since"
+        " the kernels run there.",
+    ).tag(config=True)
+
+    @default("max_parallel_reruns")
+    def _max_parallel_default(self) -> int:
+        gateway = getattr(getattr(self.parent, "gateway_config", None), "gateway_enabled", False)
+        from ..rerun.hosts import default_parallel
+
+        return default_parallel(bool(gateway))
+
+    @validate("max_parallel_reruns")
+    def _check_parallel(self, proposal: Any) -> int:
+        value = int(proposal["value"])
+        if value < 1:
+            raise ValueError("NBTrace.max_parallel_reruns must be at least 1")
+        return value
+
     @default("db_path")
     def _db_path_default(self) -> str:
         return resolve_db_location(None)
@@ -66,9 +87,11 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Open the store, recover stale jobs and register the REST API."""
     from ..store.base import open_store
+    from .gateway import server_host
     from .handlers import ExtensionState
     from .jobs import JobManager, mark_stale_jobs
     from .routes import api_prefix, setup_route_handlers
+    from .sweeps import SweepManager
 
     config = NBTrace(parent=serverapp)
     web_app = serverapp.web_app
@@ -89,7 +112,9 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             cell_timeout=config.cell_timeout,
             root_dir=root_dir,
             kernel_spec_manager=getattr(serverapp, "kernel_spec_manager", None),
+            host_factory=lambda loop: server_host(serverapp, loop),
         )
+        state.sweeps = SweepManager(state.jobs, config.max_parallel_reruns)
         try:
             damaged = store.health_check()  # PRAGMA quick_check, at most once a day per file
         except NBTraceError:

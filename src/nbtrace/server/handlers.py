@@ -29,6 +29,9 @@ from ..errors import NBTraceError, one_line
 from ..jsonutil import dumps
 
 AUTH_RESOURCE = "nbtrace"
+#: The resource an authorizer grants to let a user see (read) or cancel (write) every identity's
+#: jobs and sweeps, not only their own.
+ALL_JOBS = "nbtrace.all_jobs"
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 
@@ -51,11 +54,14 @@ class ExtensionState:
     root_dir: str | None
     store: Any = None
     jobs: Any = None
+    sweeps: Any = None
     store_error: str | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
     def close(self) -> None:
         """Cancel jobs and close the store (server shutdown, tests)."""
+        if self.sweeps is not None:
+            self.sweeps.shutdown()
         if self.jobs is not None:
             self.jobs.shutdown()
         if self.store is not None:
@@ -82,6 +88,34 @@ class NBTraceHandler(APIHandler):
     def jobs(self) -> Any:
         self.store  # noqa: B018 - same 503 when the store did not open
         return self.state.jobs
+
+    @property
+    def sweeps(self) -> Any:
+        self.store  # noqa: B018 - same 503 when the store did not open
+        return self.state.sweeps
+
+    async def viewer(self) -> Any:
+        """Who is asking about jobs, and whether the authorizer lets them see and cancel other
+        identities' jobs (action ``read`` / ``write`` on resource ``nbtrace.all_jobs``).
+
+        jupyter_server's default authorizer allows every action without looking, so it does
+        not count as granting other users' jobs: only a server configured with an authorizer
+        of its own (JupyterHub's, a custom one) can grant that.
+        """
+        from jupyter_server.auth.authorizer import AllowAllAuthorizer
+
+        from .jobs import Viewer
+
+        user = jupyter_user_name(self.current_user)
+        if type(self.authorizer) is AllowAllAuthorizer:
+            return Viewer(user=user, see_all=False, cancel_all=False)
+
+        async def may(action: str) -> bool:
+            return bool(await ensure_async(
+                self.authorizer.is_authorized(self, self.current_user, action, ALL_JOBS)
+            ))
+
+        return Viewer(user=user, see_all=await may("read"), cancel_all=await may("write"))
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run a blocking store/engine call in a thread; translate nbtrace errors."""
@@ -316,7 +350,8 @@ class DriftHandler(NBTraceHandler):
         kernel = self.get_query_argument("kernel_name", None) or None
         ksm = self.jobs.kernel_spec_manager
         self.send(await self.call(drift, self.store, run_id, kernel_name=kernel,
-                                  kernel_spec_manager=ksm, root_dir=self.jobs.root_dir))
+                                  kernel_spec_manager=ksm, host=self.jobs.host,
+                                  root_dir=self.jobs.root_dir))
 
 
 class RerunHandler(NBTraceHandler):
@@ -375,7 +410,8 @@ class JobsHandler(NBTraceHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        self.send({"jobs": await self.guard(self.jobs.list_jobs())})
+        viewer = await self.viewer()
+        self.send({"jobs": await self.guard(self.jobs.list_jobs(viewer))})
 
 
 class JobHandler(NBTraceHandler):
@@ -384,16 +420,73 @@ class JobHandler(NBTraceHandler):
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
-        self.send(await self.guard(self.jobs.get(job_id)))
+        self.send(await self.guard(self.jobs.get(job_id, await self.viewer())))
 
     @web.authenticated
     @authorized
     async def delete(self, job_id: str) -> None:
-        view = await self.guard(self.jobs.cancel(job_id))
+        view = await self.guard(self.jobs.cancel(job_id, await self.viewer()))
+        self.send(view, status=202 if view["state"] in ("queued", "running") else 200)
+
+
+# ----------------------------------------------------------------------------- sweeps
+class SweepHandler(NBTraceHandler):
+    """``POST runs/{id}/sweep {"grid" | "sets", "parallel", "kernel_name", "trust"}`` →
+    ``202 {"sweep", "jobs"}``."""
+
+    @web.authenticated
+    @authorized
+    async def post(self, run_id: str) -> None:
+        from .sweeps import parameter_sets
+
+        allowed = await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "execute", "kernels")
+        )
+        if not allowed:
+            raise HTTPError(403, "%s", "a sweep starts kernels, which you may not do")
+        body = self.json_body({"grid", "sets", "parallel", "kernel_name", "trust"})
+        parallel = body.get("parallel")
+        if parallel is not None and (
+            isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1
+        ):
+            raise HTTPError(400, "%s", "parallel must be a positive integer")
+        if not isinstance(body.get("trust", False), bool):
+            raise HTTPError(400, "%s", "trust must be true or false")
+        kernel = body.get("kernel_name")
+        if kernel is not None and (not isinstance(kernel, str) or not kernel.strip()):
+            raise HTTPError(400, "%s", "kernel_name must be a non-empty string")
+        try:
+            sets = parameter_sets(body.get("grid"), body.get("sets"))
+        except NBTraceError as exc:
+            raise _http_error(exc) from None
+        user = jupyter_user_name(self.current_user)
+        sweep = await self.guard(self.sweeps.submit(
+            run_id, sets, parallel, kernel, user, grid=body.get("grid"),
+            trust=body.get("trust", False),
+        ))
+        url = self.request.path.rsplit("/runs/", 1)[0] + f"/sweeps/{sweep.id}"
+        self.set_header("Location", url)
+        view = await self.sweeps.get(sweep.id)
+        self.send({"sweep": sweep.id, **view, "jobs": list(sweep.jobs)}, status=202)
+
+
+class SweepStatusHandler(NBTraceHandler):
+    """``GET sweeps/{id}`` (state, progress, jobs, runs) and ``DELETE sweeps/{id}`` (cancel)."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, sweep_id: str) -> None:
+        self.send(await self.guard(self.sweeps.get(sweep_id, await self.viewer())))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, sweep_id: str) -> None:
+        view = await self.guard(self.sweeps.cancel(sweep_id, await self.viewer()))
         self.send(view, status=202 if view["state"] in ("queued", "running") else 200)
 
 
 __all__ = [
+    "SweepHandler", "SweepStatusHandler", "ALL_JOBS",
     "AUTH_RESOURCE", "ExtensionState", "NBTraceHandler", "RunsHandler", "RunHandler",
     "MetricHandler", "CompareHandler", "ArtifactHandler", "DriftHandler", "RerunHandler",
     "JobsHandler", "JobHandler", "artifact_headers", "bad_artifact_name",

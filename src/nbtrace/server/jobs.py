@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import NBTraceError, NotFoundError, one_line
+from ..errors import ForbiddenError, NBTraceError, NotFoundError, one_line
 from ..store.base import Store
 
 STATES = ("queued", "running", "done", "error", "cancelled")
@@ -61,6 +61,9 @@ class Job:
     error: str | None = None
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
+    #: The sweep this job belongs to, and the tags its new run gets (the sweep's id).
+    sweep: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -81,6 +84,8 @@ class Job:
                     "repeat": self.repeat,
                     "recorded_modules": self.recorded_modules,
                     "server": {"host": socket.gethostname(), "pid": os.getpid()},
+                    "sweep": self.sweep,
+                    "tags": self.tags,
                 },
                 "owner": self.owner,
                 "created_at": self.created_at,
@@ -104,6 +109,7 @@ def job_view(row: dict[str, Any]) -> dict[str, Any]:
         "owner": row.get("owner"),
         "overrides": request.get("overrides") or {},
         "kernel_name": request.get("kernel_name"),
+        "sweep": request.get("sweep"),
         "created_at": _iso(row.get("created_at")),
         "updated_at": _iso(row.get("updated_at")),
     }
@@ -142,6 +148,32 @@ def mark_stale_jobs(store: Store) -> int:
 RerunFn = Callable[..., dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who asks about jobs: their Jupyter identity, and whether the server's authorizer lets
+    them see (``see_all``) and cancel (``cancel_all``) other identities' jobs and sweeps.
+
+    A job with no owner (recorded before jobs had one) belongs to nobody and is everyone's."""
+
+    user: str | None = None
+    see_all: bool = True
+    cancel_all: bool = True
+
+    def sees(self, owner: str | None) -> bool:
+        return self.see_all or owner is None or owner == self.user
+
+    def cancels(self, owner: str | None) -> bool:
+        return self.cancel_all or owner is None or owner == self.user
+
+
+#: The server itself (tests, shutdown): sees and cancels everything.
+EVERYONE = Viewer()
+
+
+def not_found(job_id: str) -> NotFoundError:
+    return NotFoundError(f"no job with id {one_line(job_id, 80)!r}")
+
+
 class JobManager:
     """Queues re-executions and runs at most ``max_concurrent`` at a time."""
 
@@ -154,6 +186,7 @@ class JobManager:
         root_dir: str | None = None,
         kernel_spec_manager: Any = None,
         rerun: RerunFn | None = None,
+        host_factory: Callable[[asyncio.AbstractEventLoop], Any] | None = None,
     ) -> None:
         self.store = store
         self.max_concurrent = max(1, int(max_concurrent))
@@ -162,12 +195,27 @@ class JobManager:
         self.root_dir = root_dir
         self.kernel_spec_manager = kernel_spec_manager
         self._rerun = rerun
+        self._host_factory = host_factory
+        self._host: Any = None
         self._live: dict[str, Job] = {}
         self._queue: asyncio.Queue[str] | None = None
         self._workers: list[asyncio.Task[None]] = []
         _ALL.add(self)
 
     # ------------------------------------------------------------------ requests
+    @property
+    def host(self) -> Any:
+        """The server's kernel manager as a :class:`~nbtrace.rerun.hosts.KernelHost` (made on
+        first use, inside the server's running loop), or None: kernels started by nbclient."""
+        if self._host is None and self._host_factory is not None:
+            self._host = self._host_factory(asyncio.get_running_loop())
+        return self._host
+
+    @property
+    def remote(self) -> bool:
+        """Whether replay kernels start on a gateway."""
+        return bool(getattr(self.host, "remote", False))
+
     async def submit(
         self,
         ref: str,
@@ -175,10 +223,14 @@ class JobManager:
         kernel_name: str | None,
         owner: str | None,
         trust: bool = False,
+        sweep: str | None = None,
+        tags: dict[str, str] | None = None,
+        queue: bool = True,
         repeat: int = 1,
         recorded_modules: bool = False,
     ) -> Job:
-        """Validate a request (raising NBTraceError at once), then queue it.
+        """Validate a request (raising NBTraceError at once), then queue it (a sweep's jobs
+        are not queued: the sweep runs them, ``parallel`` at a time).
 
         A run recorded by another user or host, or imported, is queued only with ``trust``
         (else :class:`~nbtrace.rerun.trust.TrustRequiredError`, a 409), checked after the
@@ -187,54 +239,96 @@ class JobManager:
         from ..rerun import plan_replay
         from ..rerun.trust import require_trust
 
+        host = self.host
         plan = await asyncio.to_thread(
             plan_replay, self.store, ref, overrides, kernel_name, self.root_dir, owner,
-            kernel_spec_manager=self.kernel_spec_manager,
+            kernel_spec_manager=self.kernel_spec_manager, host=host,
             recorded_modules=recorded_modules,
         )
         await asyncio.to_thread(
             require_trust, self.store, plan.run["id"], trust, owner, '"trust": true'
         )
         plan.cleanup()
+        return await self.add(plan.run["id"], plan.overrides, kernel_name, owner,
+                              len(plan.notebook.cells) * repeat, sweep, tags, queue,
+                              repeat=repeat, recorded_modules=recorded_modules)
+
+    async def add(self, source_run: str, overrides: dict[str, Any], kernel_name: str | None,
+                  owner: str | None, total: int, sweep: str | None = None,
+                  tags: dict[str, str] | None = None, queue: bool = True,
+                  repeat: int = 1, recorded_modules: bool = False) -> Job:
+        """Record an already validated job (and queue it unless ``queue`` is false)."""
         job = Job(
             id=secrets.token_hex(8),
-            source_run=plan.run["id"],
+            source_run=source_run,
             owner=owner,
-            overrides=plan.overrides,
+            overrides=overrides,
             kernel_name=kernel_name,
-            total=len(plan.notebook.cells) * repeat,
+            total=total,
+            sweep=sweep,
+            tags=dict(tags or {}),
             repeat=repeat,
             recorded_modules=recorded_modules,
         )
         self._live[job.id] = job
         await self._save(job)
-        self._ensure_workers()
-        assert self._queue is not None
-        self._queue.put_nowait(job.id)
+        if queue:
+            self._ensure_workers()
+            assert self._queue is not None
+            self._queue.put_nowait(job.id)
         return job
 
-    async def get(self, job_id: str) -> dict[str, Any]:
-        """A job's public JSON (live state when this server runs it, else the stored row)."""
+    async def run_job(self, job: Job) -> None:
+        """Run a job now, in the caller's task (a sweep's slot), unless it was cancelled."""
+        try:
+            if job.state == "queued":
+                await self._run(job)
+        except Exception:  # noqa: BLE001 - one job's failure must not stop its sweep
+            log.exception("nbtrace: job %s failed unexpectedly", job.id)
+            self._set(job, state="error", error="internal error (see the server log)")
+            await self._save(job)
+        finally:
+            self._live.pop(job.id, None)
+
+    def live(self, job_id: str) -> Job | None:
+        return self._live.get(job_id)
+
+    async def get(self, job_id: str, viewer: Viewer = EVERYONE) -> dict[str, Any]:
+        """A job's public JSON (live state when this server runs it, else the stored row).
+
+        Another identity's job is "not found" unless ``viewer`` may see every job."""
         job = self._live.get(job_id)
         if job is not None:
-            return job_view(job.row())
-        return job_view(await asyncio.to_thread(self.store.get_job, _check_id(job_id)))
+            view = job_view(job.row())
+        else:
+            view = job_view(await asyncio.to_thread(self.store.get_job, _check_id(job_id)))
+        if not viewer.sees(view["owner"]):
+            raise not_found(job_id)
+        return view
 
-    async def list_jobs(self) -> list[dict[str, Any]]:
-        """The newest jobs, newest first."""
+    async def list_jobs(self, viewer: Viewer = EVERYONE) -> list[dict[str, Any]]:
+        """The newest jobs ``viewer`` may see, newest first."""
         rows = await asyncio.to_thread(self.store.list_jobs)
         out = []
-        for row in rows[:MAX_LISTED]:
+        for row in rows:
+            if not viewer.sees(row.get("owner")):
+                continue
             job = self._live.get(row["id"])
             out.append(job_view(job.row() if job is not None else row))
+            if len(out) >= MAX_LISTED:
+                break
         return out
 
-    async def cancel(self, job_id: str) -> dict[str, Any]:
+    async def cancel(self, job_id: str, viewer: Viewer = EVERYONE) -> dict[str, Any]:
         """Cancel a job: a queued one at once, a running one by interrupting its kernel."""
+        view = await self.get(job_id, viewer)
+        if not viewer.cancels(view["owner"]):
+            raise ForbiddenError(
+                f"job {job_id} was started by {view['owner']}; you may not cancel it"
+            )
         job = self._live.get(job_id)
         if job is None:
-            row = await asyncio.to_thread(self.store.get_job, _check_id(job_id))
-            return job_view(row)  # finished (or another server's): nothing to cancel here
+            return view  # finished (or another server's): nothing to cancel here
         job.cancel.set()
         if job.state == "queued":
             self._set(job, state="cancelled", error="cancelled before it started")
@@ -298,6 +392,7 @@ class JobManager:
                 repeat=job.repeat,
                 recorded_modules=job.recorded_modules,
                 name=f"nbtrace-job-{job.id}",
+                **self._hosted(job),
             )
         except RerunCancelledError:
             self._set(job, state="cancelled", error="cancelled while running")
@@ -308,6 +403,15 @@ class JobManager:
         await self._save(job)
 
     # ------------------------------------------------------------------ helpers
+    def _hosted(self, job: Job) -> dict[str, Any]:
+        """Extra engine arguments: the kernel host and the new run's tags (when there are)."""
+        extra: dict[str, Any] = {}
+        if self.host is not None:
+            extra["host"] = self.host
+        if job.tags:
+            extra["tags"] = job.tags
+        return extra
+
     @staticmethod
     def _set(job: Job, **fields: Any) -> None:
         with job.lock:

@@ -27,6 +27,8 @@ ROUTES: list[tuple[str, type]] = [
     (r"/compare", h.CompareHandler),
     (r"/jobs", h.JobsHandler),
     (r"/jobs/(?P<job_id>[^/]+)", h.JobHandler),
+    (rf"/runs/{_RUN}/sweep", h.SweepHandler),
+    (r"/sweeps/(?P<sweep_id>[^/]+)", h.SweepStatusHandler),
 ]
 
 

@@ -153,6 +153,15 @@ class Store(ABC):
         """A stored source text (a cell's or a local module's) by its sha256."""
         return None
 
+    # --- sweeps: several jobs of one request (server side) ---------------------------------------
+    @abstractmethod
+    def save_sweep(self, sweep: dict[str, Any]) -> None:
+        """Insert or replace a sweep row (keys: the ``sweeps`` columns)."""
+
+    @abstractmethod
+    def get_sweep(self, sweep_id: str) -> dict[str, Any]:
+        """One sweep row, decoded (NotFoundError when there is none)."""
+
     @abstractmethod
     def close(self) -> None:
         """Release connections (safe to call twice)."""

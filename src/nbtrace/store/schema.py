@@ -205,13 +205,29 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         ],
     ),
     (
+        # A sweep: one request re-executing a run once per parameter set, its jobs in `jobs`.
+        "0006_gateway_sweeps",
+        [
+            """CREATE TABLE IF NOT EXISTS sweeps (
+                id TEXT PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                state TEXT NOT NULL,
+                request TEXT,
+                jobs TEXT,
+                owner TEXT,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL
+            )""",
+        ],
+    ),
+    (
         # Nested runs (``start_run(nested=True)``, MLflow's ``mlflow.parentRunId``) link to
         # the run they are nested in through ``nested_in``, apart from ``parent`` (the run a
         # re-execution replays): a re-executed child run has both. The mlflow_* tables hold
         # what only MLflow's client needs (experiment ids and tags, logged models, dataset
         # inputs, model inputs and outputs) for the ``nbtrace:`` tracking store; runs stay
         # nbtrace runs.
-        "0006_mlflow",
+        "0007_mlflow",
         [
             "ALTER TABLE runs ADD COLUMN nested_in TEXT",
             "CREATE INDEX IF NOT EXISTS runs_nested_in ON runs (nested_in)",

@@ -69,6 +69,7 @@ JOB_COLUMNS = (
     "created_at",
     "updated_at",
 )
+SWEEP_COLUMNS = ("id", "run_id", "state", "request", "jobs", "owner", "created_at", "updated_at")
 SUMMARY_COLUMNS = (
     "id",
     "name",
@@ -81,8 +82,11 @@ SUMMARY_COLUMNS = (
     "parent",
     "notebook_path",
     "verdict",
+    "note",
     "nested_in",
 )
+#: Characters of a run's note in a listing (the table's Notes column); the run has it whole.
+_SUMMARY_NOTE_CHARS = 300
 _CHUNK = 500
 #: Size of the chunks artifacts are stored, written and served in.
 ARTIFACT_CHUNK = 1 << 20
@@ -572,6 +576,7 @@ class SQLStore(Store):
                     "nested_in": r["nested_in"],
                     "notebook_path": r["notebook_path"],
                     "verdict_status": verdict.get("status") if verdict else None,
+                    "note": (r["note"] or "")[:_SUMMARY_NOTE_CHARS] or None,
                     "params": {},
                     "metrics": {},
                     "tags": {},
@@ -1017,6 +1022,34 @@ class SQLStore(Store):
         with self._cur() as cur:
             cur.execute(sql + " ORDER BY created_at DESC", args)
             return [self._job(r) for r in cur.fetchall()]
+
+    # ------------------------------------------------------------------ sweeps
+    def save_sweep(self, sweep: dict[str, Any]) -> None:
+        from ..jsonutil import dumps
+
+        row = {c: sweep.get(c) for c in SWEEP_COLUMNS}
+        for c in ("request", "jobs"):
+            if row[c] is not None and not isinstance(row[c], str):
+                row[c] = dumps(row[c])
+        cols = list(SWEEP_COLUMNS)
+        with self._cur(write=True) as cur:
+            cur.execute(
+                f"INSERT INTO sweeps ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                f" ON CONFLICT (id) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in cols if c != "id"),
+                [row[c] for c in cols],
+            )
+
+    def get_sweep(self, sweep_id: str) -> dict[str, Any]:
+        with self._cur() as cur:
+            cur.execute(f"SELECT {', '.join(SWEEP_COLUMNS)} FROM sweeps WHERE id = ?", (sweep_id,))
+            r = cur.fetchone()
+        if r is None:
+            raise NotFoundError(f"no sweep with id {one_line(sweep_id, 80)!r}")
+        sweep = dict(zip(SWEEP_COLUMNS, r))
+        for c in ("request", "jobs"):
+            sweep[c] = _loads(sweep[c])
+        return sweep
 
 
 def _import_ops(doc: dict[str, Any], row: dict[str, Any], known: dict[int, str]) -> list[Op]:

@@ -1,0 +1,343 @@
+/**
+ * The "Sweep…" dialog of the run details: values per parameter (comma-separated), how many
+ * kernels at once, then the sweep's progress and a way to see its runs together.
+ *
+ * Once the sweep is over, "Show the sweep's runs" filters the runs table to the sweep's tag
+ * (`tags.sweep = '<id>'`), so the table, and the views of the filtered runs (the compare view's
+ * params-vs-metric charts, the parallel coordinates view), show exactly the sweep.
+ */
+import { ReactWidget } from '@jupyterlab/ui-components';
+import { Widget } from '@lumino/widgets';
+import React, { useEffect, useId, useRef, useState } from 'react';
+
+import { cancelSweep, getRun, getSweep, needsTrust, startSweep } from '../api';
+import type { IRunSummary, ISweep, JSONValue } from '../types';
+import { ITrustRequest, parseEdited, TrustConfirmation } from './RerunDialog';
+
+/** Milliseconds between sweep polls. */
+const POLL_MS = 1000;
+/** The most parameter sets the server accepts in one sweep. */
+const MAX_SETS = 256;
+
+function toText(value: JSONValue): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/**
+ * Parse "0.1, 0.2, 0.5" into values of the original's type.
+ *
+ * @throws Error naming the bad item
+ */
+export function parseValues(text: string, original: JSONValue): JSONValue[] {
+  const parts = text
+    .split(',')
+    .map(p => p.trim())
+    .filter(p => p !== '');
+  if (parts.length === 0) {
+    throw new Error('needs at least one value');
+  }
+  return parts.map(p => {
+    try {
+      return parseEdited(p, original);
+    } catch (e) {
+      throw new Error(`"${p}" ${(e as Error).message}`);
+    }
+  });
+}
+
+/** Props of {@link SweepForm}. */
+export interface ISweepFormProps {
+  run: IRunSummary;
+  onClose: () => void;
+  /** Show the sweep's runs together (filter the runs table by its tag). */
+  onShowRuns: (sweep: ISweep) => void;
+}
+
+/** The content of the sweep dialog. */
+export function SweepForm(props: ISweepFormProps): JSX.Element {
+  const { run, onClose, onShowRuns } = props;
+  const params = run.params ?? {};
+  const names = Object.keys(params).sort();
+  const id = useId();
+  const [texts, setTexts] = useState<{ [k: string]: string }>(() =>
+    Object.fromEntries(names.map(n => [n, toText(params[n])]))
+  );
+  const [parallel, setParallel] = useState('2');
+  const [sweepId, setSweepId] = useState<string | null>(null);
+  const [sweep, setSweep] = useState<ISweep | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [starting, setStarting] = useState(false);
+  const [trustRequest, setTrustRequest] = useState<ITrustRequest | null>(null);
+  const first = useRef<HTMLInputElement>(null);
+  useEffect(() => first.current?.focus(), []);
+
+  const grid: { [k: string]: JSONValue[] } = {};
+  const problems: { [k: string]: string } = {};
+  for (const n of names) {
+    try {
+      grid[n] = parseValues(texts[n] ?? '', params[n]);
+    } catch (e) {
+      problems[n] = (e as Error).message;
+    }
+  }
+  // Only parameters given more than one value, or changed, are swept.
+  const swept = Object.fromEntries(
+    Object.entries(grid).filter(
+      ([n, vs]) => vs.length > 1 || JSON.stringify(vs[0]) !== JSON.stringify(params[n])
+    )
+  );
+  const count = Object.values(swept).reduce((acc, vs) => acc * vs.length, 1);
+  const nParallel = Number(parallel);
+  const parallelOk = Number.isInteger(nParallel) && nParallel >= 1;
+  const canStart =
+    !sweepId &&
+    !starting &&
+    trustRequest === null &&
+    Object.keys(problems).length === 0 &&
+    Object.keys(swept).length > 0 &&
+    count <= MAX_SETS &&
+    parallelOk;
+
+  useEffect(() => {
+    if (!sweepId) {
+      return;
+    }
+    let stopped = false;
+    let timer = 0;
+    const poll = async () => {
+      try {
+        const s = await getSweep(sweepId);
+        if (stopped) {
+          return;
+        }
+        setSweep(s);
+        if (s.state === 'queued' || s.state === 'running') {
+          timer = window.setTimeout(() => void poll(), POLL_MS);
+        }
+      } catch (e) {
+        if (!stopped) {
+          setError((e as Error).message);
+        }
+      }
+    };
+    void poll();
+    return () => {
+      stopped = true;
+      window.clearTimeout(timer);
+    };
+  }, [sweepId]);
+
+  const start = async (trust = false) => {
+    setError(null);
+    setStarting(true);
+    try {
+      setSweepId(await startSweep(run.id, swept, nParallel, trust));
+      setTrustRequest(null);
+    } catch (e) {
+      if (!trust && needsTrust(e)) {
+        // The same confirmation as the re-execute dialog: who recorded it, and its code.
+        const recordedBy = `${run.user ?? '?'}@${run.host ?? '?'}`;
+        setTrustRequest({ reason: (e as Error).message, recordedBy, cells: null });
+        getRun(run.id).then(
+          full => setTrustRequest(t => t && { ...t, cells: full.cells ?? [] }),
+          err => setError((err as Error).message)
+        );
+      } else {
+        setError((e as Error).message);
+      }
+    } finally {
+      setStarting(false);
+    }
+  };
+  const cancel = async () => {
+    if (sweepId) {
+      try {
+        await cancelSweep(sweepId);
+      } catch (e) {
+        setError((e as Error).message);
+      }
+    }
+  };
+  const over = sweep !== null && sweep.state !== 'queued' && sweep.state !== 'running';
+
+  return (
+    <div className="nbtrace-Rerun">
+      <h2 className="nbtrace-Rerun-title">Sweep {run.name}</h2>
+      <p className="nbtrace-muted">
+        Re-execute the run once per combination of the values below (comma-separated), each in a
+        fresh kernel. The runs are children of this run, tagged with the sweep&apos;s id.
+      </p>
+      {names.length === 0 ? (
+        <p>This run has no parameters to sweep.</p>
+      ) : (
+        <table className="nbtrace-Rerun-params">
+          <tbody>
+            {names.map((n, i) => (
+              <tr key={n}>
+                <th scope="row">
+                  <label htmlFor={`${id}-${n}`}>{n}</label>
+                </th>
+                <td>
+                  <input
+                    id={`${id}-${n}`}
+                    ref={i === 0 ? first : undefined}
+                    className="jp-mod-styled"
+                    aria-label={`Values of ${n}`}
+                    aria-invalid={problems[n] ? true : undefined}
+                    disabled={!!sweepId}
+                    value={texts[n] ?? ''}
+                    onChange={e => {
+                      const value = e.currentTarget.value;
+                      setTexts(t => ({ ...t, [n]: value }));
+                    }}
+                  />
+                  {problems[n] && <div className="nbtrace-error">{problems[n]}</div>}
+                </td>
+              </tr>
+            ))}
+            <tr>
+              <th scope="row">
+                <label htmlFor={`${id}-parallel`}>kernels at once</label>
+              </th>
+              <td>
+                <input
+                  id={`${id}-parallel`}
+                  className="jp-mod-styled"
+                  type="number"
+                  min={1}
+                  aria-label="Kernels at once"
+                  disabled={!!sweepId}
+                  value={parallel}
+                  onChange={e => setParallel(e.currentTarget.value)}
+                />
+              </td>
+            </tr>
+          </tbody>
+        </table>
+      )}
+      {!sweepId && (
+        <div className="nbtrace-muted" aria-live="polite">
+          {Object.keys(swept).length === 0
+            ? 'Give a parameter more than one value to sweep it.'
+            : count > MAX_SETS
+              ? `${count} runs: at most ${MAX_SETS} per sweep.`
+              : `${count} run${count === 1 ? '' : 's'}.`}
+        </div>
+      )}
+      {sweep && (
+        <div role="status" aria-live="polite" className="nbtrace-SweepProgress">
+          <progress max={sweep.progress.total} value={sweep.progress.done} /> {sweep.progress.done}{' '}
+          of {sweep.progress.total} done
+          {sweep.progress.running ? `, ${sweep.progress.running} running` : ''}
+          {sweep.progress.failed ? `, ${sweep.progress.failed} failed` : ''} · sweep {sweep.state}
+        </div>
+      )}
+      {trustRequest && !sweepId && (
+        <TrustConfirmation
+          request={trustRequest}
+          starting={starting}
+          onTrust={() => void start(true)}
+        />
+      )}
+      {error && (
+        <div className="nbtrace-error" role="alert">
+          {error}
+        </div>
+      )}
+      <div className="nbtrace-Rerun-buttons">
+        {!sweepId && (
+          <>
+            <button className="jp-Button jp-mod-styled jp-mod-reject" onClick={onClose}>
+              Cancel
+            </button>
+            <button
+              className="jp-Button jp-mod-styled jp-mod-accept"
+              disabled={!canStart}
+              onClick={() => void start()}
+            >
+              Start sweep
+            </button>
+          </>
+        )}
+        {sweepId && !over && (
+          <button className="jp-Button jp-mod-styled jp-mod-warn" onClick={() => void cancel()}>
+            Cancel sweep
+          </button>
+        )}
+        {sweep && sweep.runs.length > 0 && (
+          <button
+            className="jp-Button jp-mod-styled"
+            onClick={() => {
+              onShowRuns(sweep);
+              onClose();
+            }}
+          >
+            Show the sweep&apos;s runs
+          </button>
+        )}
+        {sweepId && (
+          <button className="jp-Button jp-mod-styled jp-mod-accept" onClick={onClose}>
+            Close
+          </button>
+        )}
+      </div>
+    </div>
+  );
+}
+
+/** A modal dialog hosting {@link SweepForm} (the same modal rules as the re-execute one). */
+export class SweepDialog extends ReactWidget {
+  constructor(private readonly _options: Omit<ISweepFormProps, 'onClose'>) {
+    super();
+    this.addClass('nbtrace-Dialog');
+    this.node.setAttribute('role', 'dialog');
+    this.node.setAttribute('aria-modal', 'true');
+    this.node.setAttribute('aria-label', `Sweep ${_options.run.name}`);
+    this._previousFocus = document.activeElement as HTMLElement | null;
+  }
+
+  /** Show the dialog. */
+  open(): void {
+    for (const child of Array.from(document.body.children)) {
+      if (child instanceof HTMLElement && !child.hasAttribute('aria-hidden')) {
+        child.setAttribute('aria-hidden', 'true');
+        child.inert = true;
+        this._hidden.push(child);
+      }
+    }
+    Widget.attach(this, document.body);
+    this.node.addEventListener('keydown', this._onKey);
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.node.removeEventListener('keydown', this._onKey);
+    for (const child of this._hidden) {
+      child.removeAttribute('aria-hidden');
+      child.inert = false;
+    }
+    this._hidden = [];
+    super.dispose();
+    this._previousFocus?.focus?.();
+  }
+
+  protected render(): JSX.Element {
+    return (
+      <div className="nbtrace-Dialog-content">
+        <SweepForm {...this._options} onClose={() => this.dispose()} />
+      </div>
+    );
+  }
+
+  private _onKey = (event: KeyboardEvent): void => {
+    if (event.key === 'Escape') {
+      event.stopPropagation();
+      this.dispose();
+    }
+  };
+
+  private _previousFocus: HTMLElement | null;
+  private _hidden: HTMLElement[] = [];
+}
