@@ -206,7 +206,7 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
   const fixedList = (run as IRun).extra?.mlflow_params;
   // Params only MLflow's client logged (autolog): the code never reads them back through
   // nbtrace, so an edited value would have no effect; shown, not editable.
-  const fixed = new Set(Array.isArray(fixedList) ? fixedList.map(String) : []);
+  const mlflowOnly = new Set(Array.isArray(fixedList) ? fixedList.map(String) : []);
   const id = useId();
   const [texts, setTexts] = useState<{ [k: string]: string }>(() =>
     Object.fromEntries(names.map(n => [n, toText(params[n])]))
@@ -355,15 +355,15 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
                 ref={k === 0 ? first : undefined}
                 className="jp-mod-styled"
                 value={texts[name]}
-                readOnly={fixed.has(name)}
-                title={
-                  fixed.has(name)
-                    ? 'logged by MLflow (autolog): not overridable; read it with nbtrace.log_param to edit it'
-                    : undefined
-                }
                 spellCheck={false}
-                readOnly={!!fixed}
-                title={fixed ? `not overridable: ${blocked[name].reason ?? ''}` : undefined}
+                readOnly={!!fixed || mlflowOnly.has(name)}
+                title={
+                  fixed
+                    ? `not overridable: ${blocked[name].reason ?? ''}`
+                    : mlflowOnly.has(name)
+                      ? 'logged by MLflow (autolog): not overridable; read it with nbtrace.log_param to edit it'
+                      : undefined
+                }
                 aria-invalid={problems[name] ? true : undefined}
                 aria-describedby={problems[name] ? `${inputId}-err` : undefined}
                 onChange={e => {
@@ -374,7 +374,7 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
               <span className="nbtrace-muted nbtrace-Rerun-original" title="original value">
                 {edited
                   ? `was ${formatValue(params[name])}`
-                  : fixed.has(name)
+                  : mlflowOnly.has(name) && !fixed
                     ? 'not overridable'
                     : ''}
               </span>
