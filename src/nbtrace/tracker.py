@@ -39,6 +39,10 @@ def new_id() -> str:
     return secrets.token_hex(6)
 
 
+#: Largest |step| accepted: a step is stored as a signed 64-bit integer by both engines; a
+#: larger one must fail at the call, not in the writer, where it blocked every later write.
+_STEP_MAX = 2**62
+
 #: A run that lasted at least this long is written as soon as it ends (see :meth:`end_run`).
 KICK_AFTER_S = 0.1
 
@@ -122,7 +126,7 @@ class Tracker:
         store: Store | None = None,
     ) -> None:
         from .capture import seeds as seeds_mod
-        from .config import is_postgres_url, jupyter_data_dir, resolve_db_location
+        from .config import jupyter_data_dir, resolve_db_location
 
         self.location = resolve_db_location(location)
         self.warn = warn or _default_warn
@@ -146,9 +150,8 @@ class Tracker:
         self._emitted: set[str] = set()
         self._cell_cache: dict[str, Any] = {}
         self._kernel_cache: dict[str, Any] = {}
-        spool = (
-            None if not is_postgres_url(self.location) else jupyter_data_dir() / "nbtrace" / "spool"
-        )
+        # Both engines spool: a SQLite file can be read-only, locked or on a full disk too.
+        spool = jupyter_data_dir() / "nbtrace" / "spool"
         self.writer = Writer(
             self.store,
             self.warn,
@@ -158,8 +161,9 @@ class Tracker:
         )
         self._last_heartbeat = 0.0
         self.writer.start(tick=self._heartbeat)
-        if spool is not None:
-            self._sync_spool(spool)
+        if spool.is_dir() and any(spool.glob("*.jsonl")):
+            # Off the user's thread: uploading waits for the store's lock.
+            _background(lambda: self._sync_spool(spool))
 
     # ------------------------------------------------------------------ cells
     def record_history(self, cells: list[tuple[int | None, str]]) -> None:
@@ -417,7 +421,10 @@ class Tracker:
         return value
 
     def _submit_param(self, run: Run, key: str, value: Any) -> None:
-        as_json = param_to_json(value)
+        try:
+            as_json = param_to_json(value)
+        except ValueError:  # an int of more than 4,300 digits: even its repr refuses
+            raise UsageError(f"param {key!r} is too large to record") from None
         text = value if isinstance(value, str) else as_json
         if len(text) > MAX_VALUE:
             raise UsageError(f"param {key!r} is too large to record ({len(text)} characters)")
@@ -434,7 +441,7 @@ class Tracker:
             run.metric_keys.add(key)
         if type(value) is not float:
             value = _metric_value(key, value)
-        if step is not None and type(step) is not int:
+        if step is not None and (type(step) is not int or not -_STEP_MAX <= step <= _STEP_MAX):
             step = _step(step)
         if run.ghost:
             return
@@ -613,6 +620,8 @@ def _metric_value(key: str, value: Any) -> float:
         raise UsageError(f"metric {key!r} must be a number, not {type(value).__name__}")
     try:
         v = float(to_plain(value))
+    except OverflowError:
+        raise UsageError(f"metric {key!r} is too large for a float") from None
     except (TypeError, ValueError):
         raise UsageError(
             f"metric {key!r} must be a number, not {one_line(type(value).__name__, 40)}"
@@ -628,8 +637,8 @@ def _step(step: Any) -> int:
         if not math.isfinite(step) or step != int(step):
             raise UsageError(f"step must be an integer, not {step!r}")
     step = int(step)
-    if abs(step) > 2**62:
-        raise UsageError("step is out of range")
+    if abs(step) > _STEP_MAX:
+        raise UsageError(f"step must be between -2**62 and 2**62, not {one_line(step, 40)}")
     return step
 
 

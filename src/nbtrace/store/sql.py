@@ -140,8 +140,9 @@ class Backend(ABC):
 
     @abstractmethod
     @contextmanager
-    def cursor(self, write: bool) -> Iterator[Any]:
-        """A DB-API cursor inside a transaction (``write``: an immediate write lock)."""
+    def cursor(self, write: bool, wait: bool = True) -> Iterator[Any]:
+        """A DB-API cursor inside a transaction (``write``: an immediate write lock; ``wait``
+        False: fail at once rather than wait for another writer's lock, where the engine can)."""
 
     @abstractmethod
     def close(self) -> None:
@@ -164,31 +165,31 @@ class SQLStore(Store):
 
     # ------------------------------------------------------------------ helpers
     @contextmanager
-    def _cur(self, write: bool = False) -> Iterator[Any]:
-        with self.backend.cursor(write) as cur:
+    def _cur(self, write: bool = False, wait: bool = True) -> Iterator[Any]:
+        with self.backend.cursor(write, wait) as cur:
             yield _Cursor(cur, self.backend)
 
     def close(self) -> None:
         self.backend.close()
 
     # ------------------------------------------------------------------ writes
-    def apply(self, ops: Sequence[Op]) -> None:
+    def apply(self, ops: Sequence[Op], wait: bool = True) -> None:
         if not ops:
             return
         try:
-            self._apply(ops)
+            self._apply(ops, wait)
         except UnicodeEncodeError:
             # Lone surrogates (from a badly decoded file, say) cannot be stored as UTF-8;
             # store U+FFFD instead rather than failing, and retrying, the batch forever.
-            self._apply([_scrub(op) for op in ops])
+            self._apply([_scrub(op) for op in ops], wait)
 
-    def _apply(self, ops: Sequence[Op]) -> None:
+    def _apply(self, ops: Sequence[Op], wait: bool = True) -> None:
         groups: dict[str, list[tuple]] = {}
         for op in ops:
             groups.setdefault(op[0], []).append(op[1:])
         if "run_start" in groups and "run_end" in groups:
             _fold_run_ends(groups)
-        with self._cur(write=True) as cur:
+        with self._cur(write=True, wait=wait) as cur:
             for kind in _APPLY_ORDER:
                 rows = groups.pop(kind, None)
                 if rows:
