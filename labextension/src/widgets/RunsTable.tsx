@@ -276,7 +276,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
         className="nbtrace-RunsTable"
         style={{ width: tableWidth }}
         aria-label="Runs"
-        aria-rowcount={total + 1}
+        aria-rowcount={model.totalExact ? total + 1 : -1}
       >
         <colgroup>
           <col style={{ width: 30 }} />

@@ -81,10 +81,26 @@ SUMMARY_COLUMNS = (
     "verdict",
 )
 _CHUNK = 500
+#: A bounded count (see :meth:`SQLStore._count`) stops this many runs past the page.
+COUNT_BOUND = 1000
 _MAX_ID_LEN = 64
 #: Longest tag name update_run accepts (as the kernel side): keys are in primary-key btree
 #: indexes, whose entries PostgreSQL caps at 2,704 bytes.
 _MAX_KEY_LEN = 250
+
+
+class Total(int):
+    """A count of matching runs; ``exact`` False means "more than this many".
+
+    An ``int`` so that every caller of :meth:`Store.list_runs` keeps working unchanged.
+    """
+
+    exact: bool
+
+    def __new__(cls, value: int, exact: bool = True) -> "Total":
+        self = super().__new__(cls, value)
+        self.exact = exact
+        return self
 
 
 def iso(ts: float | None) -> str | None:
@@ -414,26 +430,97 @@ class SQLStore(Store):
         sort: str | None = None,
         limit: int | None = 100,
         offset: int = 0,
+        count: str = "exact",
     ) -> tuple[list[dict[str, Any]], int]:
         where, wparams = q.compile_filter(filter, self.backend.dialect)
         order, oparams = q.compile_sort(sort, self.backend.dialect)
+        driver = q.sort_driver(filter, sort)
         if limit is not None and (limit < 0 or limit > 1_000_000):
             raise UsageError("limit must be between 0 and 1000000")
         if offset < 0:
             raise UsageError("offset must not be negative")
+        if count not in ("exact", "bounded"):
+            raise UsageError("count must be 'exact' or 'bounded'")
         self._maybe_reap()
-        page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+        cols = ", ".join("r." + c for c in SUMMARY_COLUMNS)
         with self._cur() as cur:
-            cur.execute(f"SELECT count(*) FROM runs r WHERE {where}", wparams)
-            total = int(cur.fetchone()[0])
-            cur.execute(
-                f"SELECT {', '.join('r.' + c for c in SUMMARY_COLUMNS)} FROM runs r"
-                f" WHERE {where} ORDER BY {order}{page}",
-                list(wparams) + list(oparams),
-            )
-            rows = cur.fetchall()
+            total = self._count(cur, where, wparams, count, offset + (limit or 0))
+            if driver is not None and limit is not None:
+                rows = self._page_by_metric(cur, cols, where, wparams, driver, limit, offset)
+            else:
+                page = "" if limit is None else f" LIMIT {int(limit)} OFFSET {int(offset)}"
+                cur.execute(
+                    f"SELECT {cols} FROM runs r WHERE {where} ORDER BY {order}{page}",
+                    list(wparams) + list(oparams),
+                )
+                rows = cur.fetchall()
             runs = self._summaries(cur, rows)
         return runs, total
+
+    def _count(self, cur: "_Cursor", where: str, wparams: list, count: str, seen: int) -> "Total":
+        """How many runs match: exactly, or (``bounded``, with a filter) at most
+        ``seen + COUNT_BOUND``, with ``exact`` False when more match.
+
+        Why bounded: an exact count evaluates the filter on every run (90 ms at 100,000
+        runs), while a page needs only the runs up to it. A listing without a filter counts
+        the primary key index, which stays cheap, so it is always exact.
+        """
+        if count == "exact" or where == "1=1":
+            cur.execute(f"SELECT count(*) FROM runs r WHERE {where}", wparams)
+            return Total(int(cur.fetchone()[0]))
+        cap = seen + COUNT_BOUND
+        cur.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM runs r WHERE {where} LIMIT {cap + 1}) c",
+            wparams,
+        )
+        n = int(cur.fetchone()[0])
+        return Total(min(n, cap), exact=n <= cap)
+
+    def _page_by_metric(
+        self,
+        cur: "_Cursor",
+        cols: str,
+        where: str,
+        wparams: list,
+        d: q.SortDriver,
+        limit: int,
+        offset: int,
+    ) -> list[Any]:
+        """A page sorted by one metric (see :class:`~.query.SortDriver`): runs with the metric
+        in index order, then (NULLs last) the runs without it, by id."""
+        way = "DESC" if d.desc else "ASC"
+        src = f"{d.table} s JOIN runs r ON r.id = s.run_id"
+        cond = f"s.key = ? AND s.{d.column} IS NOT NULL{d.cond} AND {where}"
+        # Equal numbers of a param order by its text, as the general sort does.
+        tie = f"s.text{self.backend.dialect.binary} {way}, " if d.table == "params" else ""
+        cur.execute(
+            f"SELECT {cols} FROM {src} WHERE {cond}"
+            f" ORDER BY s.{d.column} {way}, {tie}r.id LIMIT {int(limit)} OFFSET {int(offset)}",
+            [d.key, *d.params, *wparams],
+        )
+        rows = cur.fetchall()
+        if len(rows) == limit:
+            return rows
+        if rows or offset == 0:
+            skip = 0
+        else:  # the page starts past the runs that have the number: count those
+            cur.execute(f"SELECT count(*) FROM {src} WHERE {cond}", [d.key, *d.params, *wparams])
+            skip = offset - int(cur.fetchone()[0])
+        # Then the runs without it: for a param, those holding text, by text; then the rest.
+        then, tparams = "", []
+        if d.table == "params":
+            then = (
+                "(SELECT p.text FROM params p WHERE p.run_id = r.id AND p.key = ?)"
+                f"{self.backend.dialect.binary} {way} NULLS LAST, "
+            )
+            tparams = [d.key]
+        cur.execute(
+            f"SELECT {cols} FROM runs r WHERE NOT EXISTS (SELECT 1 FROM {d.table} s"
+            f" WHERE s.run_id = r.id AND s.key = ? AND s.{d.column} IS NOT NULL) AND {where}"
+            f" ORDER BY {then}r.id LIMIT {int(limit - len(rows))} OFFSET {max(0, int(skip))}",
+            [d.key, *wparams, *tparams],
+        )
+        return rows + cur.fetchall()
 
     def _summaries(self, cur: "_Cursor", rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
         runs = []
