@@ -81,6 +81,8 @@ SUMMARY_COLUMNS = (
     "verdict",
 )
 _CHUNK = 500
+#: See :func:`SQLStore._imported`.
+IMPORTED_REF = "blob:"
 #: A bounded count (see :meth:`SQLStore._count`) stops this many runs past the page.
 COUNT_BOUND = 1000
 _MAX_ID_LEN = 64
@@ -283,26 +285,36 @@ class SQLStore(Store):
         )
 
     def _op_metric(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        # The hot loop of a flush (10,000 metrics from a training loop): no call per row for
-        # the common case of a finite float (x - x is 0.0 only for finite x).
-        encoded = []
-        append = encoded.append
+        # The hot loop of a flush (10,000 metrics from a training loop): a finite float's row
+        # is the op's own tuple, inserted as is (no tuple built, no call per row); the few
+        # NaN/inf values take a second statement that also fills ``special``.
+        finite: list[tuple] = []
+        specials: list[tuple] = []
         latest: dict[tuple[str, str], tuple] = {}
         get = latest.get
-        for run_id, key, seq, step, ts, value in rows:
+        append = finite.append
+        for row in rows:
+            value = row[5]
             if type(value) is float and value - value == 0.0:
-                row = (run_id, key, seq, step, ts, value, None)
+                append(row)
+                full = None
             else:
                 v, special = encode_metric(float(value))
-                row = (run_id, key, seq, step, ts, v, special)
-            append(row)
-            prev = get((run_id, key))
-            if prev is None or seq > prev[2]:
-                latest[(run_id, key)] = row
+                full = (*row[:5], v, special)
+                specials.append(full)
+            key = (row[0], row[1])
+            prev = get(key)
+            if prev is None or row[2] > prev[2]:
+                latest[key] = full or row
+        cur.executemany(
+            "INSERT INTO metrics (run_id, key, seq, step, ts, value)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (run_id, key, seq) DO NOTHING",
+            finite,
+        )
         cur.executemany(
             "INSERT INTO metrics (run_id, key, seq, step, ts, value, special)"
             " VALUES (?,?,?,?,?,?,?) ON CONFLICT (run_id, key, seq) DO NOTHING",
-            encoded,
+            specials,
         )
         cur.executemany(
             "INSERT INTO latest_metrics (run_id, key, seq, step, ts, value, special)"
@@ -310,7 +322,7 @@ class SQLStore(Store):
             " seq = excluded.seq, step = excluded.step, ts = excluded.ts,"
             " value = excluded.value, special = excluded.special"
             " WHERE excluded.seq > latest_metrics.seq",
-            list(latest.values()),
+            [r if len(r) == 7 else (*r, None) for r in latest.values()],
         )
 
     def _op_tag(self, cur: "_Cursor", rows: list[tuple]) -> None:
@@ -594,7 +606,7 @@ class SQLStore(Store):
             run["notebook"] = {"path": row["notebook_path"], "cells": nb_cells or []}
             env = self._blob(cur, row["env_hash"]) or {}
             env["packages"] = self._packages(cur, row["packages_hash"])
-            env["imported"] = _loads(row["imported"], {})
+            env["imported"] = self._imported(cur, row["imported"])
             env["env_vars"] = _loads(row["env_vars"], {})
             if row["kernel_id"]:
                 cur.execute("SELECT seeds FROM kernels WHERE id = ?", (row["kernel_id"],))
@@ -642,6 +654,13 @@ class SQLStore(Store):
             }
             for seq, ec, cid, sha, src, err in cur.fetchall()
         ]
+
+    def _imported(self, cur: "_Cursor", text: str | None) -> dict[str, Any]:
+        """A run's imported modules: its ``imported`` column is their JSON, or ``blob:HASH``
+        naming a blob that holds it (kernels store each distinct set once)."""
+        if text and text.startswith(IMPORTED_REF):
+            return self._blob(cur, text[len(IMPORTED_REF) :]) or {}
+        return _loads(text, {})
 
     def _blob(self, cur: "_Cursor", h: str | None) -> Any:
         if not h:
@@ -827,7 +846,9 @@ class SQLStore(Store):
                 if src is not None:
                     doc["sources"][sha] = src
         doc["blobs"] = {}
-        for h in (row["notebook_hash"], row["env_hash"], row["git_hash"]):
+        imported = row["imported"] or ""
+        ref = imported[len(IMPORTED_REF) :] if imported.startswith(IMPORTED_REF) else None
+        for h in (row["notebook_hash"], row["env_hash"], row["git_hash"], ref):
             if h:
                 b = rows("SELECT kind, data FROM blobs WHERE hash = ?", [h])
                 if b:
