@@ -18,6 +18,7 @@ Cases (see each ``case_*.py`` for what exactly is timed):
   listing   4 listing/filtering 1,000 and 10,000 runs: REST, nbtrace.runs(), mlflow.search_runs
   notebook  5 the 330-run ElasticNet notebook untracked / nbtrace / MLflow, 7 store size per run
   postgres  log_metric, run start+end, filtered listing on PostgreSQL (both systems)
+  startup   9 import nbtrace, `nbtrace runs` CLI start, opening a 100,000-run store
   sidebar   8 the JupyterLab sidebar (benchmarks/sidebar.py, when present)
 """
 
@@ -38,7 +39,7 @@ ROOT = HERE.parent
 VENV = HERE / ".work" / "venv"
 # What the cases need besides nbtrace and requirements.txt (MLflow, psycopg).
 EXTRA = ["jupyterlab", "nbclient", "ipykernel", "scikit-learn", "pandas", "pytest"]
-CASES = ("warm", "fresh", "listing", "notebook", "postgres", "sidebar")
+CASES = ("warm", "fresh", "listing", "notebook", "postgres", "startup", "sidebar")
 
 
 def venv_python() -> Path:
@@ -129,6 +130,10 @@ def run_case(name: str, cfg: Config) -> tuple[list, str]:
         import case_postgres
 
         return case_postgres.run(cfg)
+    if name == "startup":
+        import case_startup
+
+        return case_startup.run(cfg)
     if name == "sidebar":
         return run_sidebar(cfg)
     raise SystemExit(f"unknown case {name!r} (known: {', '.join(CASES)})")

@@ -147,7 +147,7 @@ def runs(filter: str | None = None, sort: str | None = None, limit: int | None =
     """
     t = tracker()
     t.flush()
-    rows, _ = t.store.list_runs(filter=filter, sort=sort, limit=limit)
+    rows, _ = t.store.list_runs(filter=filter, sort=sort, limit=limit, count="bounded")
     flat = [flatten(r) for r in rows]
     try:
         import pandas as pd
