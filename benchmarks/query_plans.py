@@ -91,10 +91,10 @@ def _depth(plan: list, row: tuple) -> int:
 
 
 def _postgres_section(n: int) -> str:
-    import pgcluster
     import psycopg
     from case_listing import fill_nbtrace
 
+    import pgcluster
     from nbtrace.store.postgres import PostgresStore
 
     cluster = pgcluster._start_cluster()
