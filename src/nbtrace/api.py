@@ -94,8 +94,7 @@ def log_param(key: str, value: Any) -> Any:
 def log_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Log several parameters; returns them (with overrides applied when re-executing)."""
     _mapping(params, "log_params")
-    t = tracker()
-    return {k: t.log_param(k, v) for k, v in params.items()}
+    return tracker().log_params(params)
 
 
 def log_metric(key: str, value: Any, step: int | None = None) -> None:

@@ -439,6 +439,26 @@ class Tracker:
             self._submit_param(self.active, key, value)
         return value
 
+    def log_params(self, params: Any) -> dict[str, Any]:
+        """:meth:`log_param` for each item; the common case (an active run, names seen
+        before, str/int/float/bool values, no re-execution) without a call per item."""
+        run = self.active
+        known = _valid_names.get(MAX_NAME)
+        if run is None or run.ghost or self.replay is not None or known is None:
+            return {k: self.log_param(k, v) for k, v in params.items()}
+        out: dict[str, Any] = {}
+        submit = self._submit_param
+        for k, v in params.items():
+            t = type(v)
+            if type(k) is str and k in known and (
+                t is float or t is int or t is bool or (t is str and len(v) <= MAX_VALUE)
+            ):
+                submit(run, k, v)
+                out[k] = v
+            else:
+                out[k] = self.log_param(k, v)
+        return out
+
     def _submit_param(self, run: Run, key: str, value: Any) -> None:
         t = type(value)
         # What param_to_json and param_number give, spelled out for the common types (json
