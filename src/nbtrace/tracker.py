@@ -120,6 +120,8 @@ class Run:
     metric_seq: int = 0
     metric_keys: set[str] = field(default_factory=set)
     meter: Any = None
+    #: The last cell that ran while this run was active raised (see :meth:`Tracker.close`).
+    raised: bool = False
 
 
 class Tracker:
@@ -157,6 +159,8 @@ class Tracker:
         self._emitted: set[str] = set()
         self._cell_cache: dict[str, Any] = {}
         self._kernel_cache: dict[str, Any] = {}
+        self._git_pending: list[_GitCapture] = []
+        self._executed: list[str] = []  # sha256 of each executed cell, to find the notebook
         # Both engines spool: a SQLite file can be read-only, locked or on a full disk too.
         spool = jupyter_data_dir() / "nbtrace" / "spool"
         self.writer = Writer(
@@ -167,16 +171,46 @@ class Tracker:
             location_key=self.store.display_location,
         )
         self._last_heartbeat = 0.0
+        self._check_store()
         self.writer.start(tick=self._heartbeat)
         if spool.is_dir() and any(spool.glob("*.jsonl")):
             # Off the user's thread: uploading waits for the store's lock.
             _background(lambda: self._sync_spool(spool))
+
+    def _check_store(self) -> None:
+        """Warn once at start when the store's file fails its (daily) integrity check."""
+        try:
+            warning = self.store.health_check()
+        except NBTraceError:
+            return
+        if warning:
+            self.warn(warning)
 
     # ------------------------------------------------------------------ cells
     def record_history(self, cells: list[tuple[int | None, str]]) -> None:
         """Record cells that ran before nbtrace was loaded (from the kernel's history)."""
         for count, source in cells:
             self._record_cell(source, None, count)
+
+    def warn_credentials(self, sources: list[str]) -> None:
+        """Warn (once, at ``%load_ext``) when cell sources seem to hold credential literals.
+
+        ``sources`` are the cells run before loading; the saved notebook's code cells are
+        checked too. Why a warning and not masking: a cell's source is stored verbatim (a
+        re-execution runs it), so the user must move the secret out of the code.
+        """
+        from .capture.notebook import code_cell_sources
+        from .capture.redact import credential_in_code
+
+        path = self._notebook_path()
+        seen = list(sources) + (code_cell_sources(path) if path else [])
+        hits = [what for what in map(credential_in_code, seen) if what]
+        if hits:
+            self.warn(
+                f"nbtrace: warning: {len(hits)} cell(s) of this notebook seem to hold a"
+                f" credential ({hits[0]}). nbtrace stores the source of every executed cell"
+                " verbatim in its store: read secrets from an environment variable or a file"
+            )
 
     def cell_started(self, source: str, cell_id: str | None, execution_count: int | None) -> None:
         """A cell is about to run (IPython's ``pre_run_cell``)."""
@@ -192,6 +226,7 @@ class Tracker:
 
         self.seq += 1
         sha = sha256_text(source)
+        self._executed.append(sha)
         self._ensure_kernel()
         if sha not in self._emitted:
             self._emitted.add(sha)
@@ -210,6 +245,12 @@ class Tracker:
         if error and getattr(self, "_last_cell", None):
             seq, count, cell_id, sha = self._last_cell
             self.writer.submit(("cell", self.kernel_id, seq, count, cell_id, sha, 1))
+        run = self.active
+        if run is not None and not run.ghost:
+            run.raised = error
+            # The cell's end is the run's latest sign of life: a run whose kernel is killed
+            # later reads as crashed at this time, not at its start (heartbeats are 30 s apart).
+            self.writer.submit(("heartbeat", run.id, time.time()))
         self.flush()
 
     def flush(self) -> bool:
@@ -238,9 +279,11 @@ class Tracker:
         )
 
     def _notebook_path(self) -> str | None:
-        from .capture.notebook import notebook_path
+        """The notebook's path: told by the environment, else found from the executed cells
+        among the working directory's notebooks (papermill, nbconvert, nbclient, CI)."""
+        from .capture.notebook import find_notebook, notebook_path
 
-        return notebook_path()
+        return notebook_path() or find_notebook(self._executed)
 
     def _blob(self, kind: str, data: Any) -> str:
         from .capture.hashing import stable_hash
@@ -254,6 +297,7 @@ class Tracker:
     def _git_async(self, folder: str) -> "_GitCapture":
         """Git state of ``folder``, computed off the user's thread (a subprocess costs ms)."""
         cap = _GitCapture(self, folder)
+        self._git_pending = [c for c in self._git_pending if not c.done] + [cap]
         cap.start()
         return cap
 
@@ -524,18 +568,24 @@ class Tracker:
 
     def log_artifact(self, path: str, name: str | None = None) -> dict[str, Any]:
         """Store a file's content with the active run, addressed by its sha256."""
+        from .rules import artifact_name_problem
+
         run = self._require_run()
         p = Path(path)
         if not p.is_file():
             raise UsageError(f"no such file: {one_line(path, 200)}")
-        name = check_name("artifact", name or p.name, 1000)
-        data = p.read_bytes()
-        import hashlib
+        name = name if name is not None else p.name
+        problem = artifact_name_problem(name)
+        if problem:
+            raise UsageError(f"{problem}: {one_line(name, 80)!r}")
+        if run.ghost:
+            from .capture.hashing import sha256_file
 
-        sha = hashlib.sha256(data).hexdigest()
-        if not run.ghost:
-            self.writer.submit(("artifact", run.id, name, sha, len(data), data))
-        return {"name": name, "sha256": sha, "size": len(data)}
+            sha, size = sha256_file(str(p))
+            return {"name": name, "sha256": sha, "size": size}
+        staged, sha, size = _stage_copy(p)
+        self.writer.submit(("artifact_file", run.id, name, sha, size, staged))
+        return {"name": name, "sha256": sha, "size": size}
 
     def log_input(self, path: str) -> dict[str, Any]:
         """Record a data file's fingerprint (sha256 and size) with the active run."""
@@ -553,23 +603,37 @@ class Tracker:
 
     # ------------------------------------------------------------------ lifecycle
     def _sync_spool(self, spool: Path) -> None:
+        from .store.importdoc import CheckedWrites
         from .writer import sync_spool
 
         try:
-            files, ops = sync_spool(self.store, spool, self.store.display_location)
-        except NBTraceError:
+            files, ops = sync_spool(CheckedWrites(self.store), spool, self.store.display_location)
+        except NBTraceError as exc:
+            if "refused" in str(exc):
+                self.warn(f"nbtrace: a spool file in {spool} was not uploaded: {exc}")
             return
         if files:
             self.warn(f"nbtrace: uploaded {ops} writes saved by an earlier session")
 
     def close(self) -> None:
-        """At kernel exit: end the active run and write (or spool) everything."""
-        git = self._cell_cache.get("git")
-        if git is not None:
-            git.join()
+        """At kernel exit: end the active run and write (or spool) everything.
+
+        Every git capture still under way is waited for (not only the last cell's: a later
+        cell without a run clears the cell cache), and one the worker did not finish in time
+        is done here, so a run started in the last cells still gets its git state. An active
+        run whose last cell raised ends ``failed``: the notebook stopped at that error.
+        """
+        deadline = time.monotonic() + 10.0
+        for cap in self._git_pending:
+            cap.join(max(0.0, deadline - time.monotonic()))
+            if not cap.done or (cap.hash is None and cap.runs):
+                # ipykernel kills the kernel's child processes when asked to shut down: a git
+                # command still running then fails, and its capture reads "no git". Again now.
+                cap.run_now()
+        self._git_pending = []
         if self.active is not None:
             try:
-                self.end_run()
+                self.end_run("failed" if self.active.raised else "finished")
             except NBTraceError:
                 pass
         self.writer.close()
@@ -597,15 +661,27 @@ class _GitCapture:
     def start(self) -> None:
         _background(self._run)
 
-    def _run(self) -> None:
+    def run_now(self) -> None:
+        """Capture on the calling thread (at kernel exit: the worker did not finish, or its
+        git was killed), whatever the worker found."""
+        with self._lock:
+            self.done = False
+        self._run(again=True)
+
+    def _run(self, again: bool = False) -> None:
         from .capture.git import git_state
 
+        with self._lock:
+            if self.done:
+                return  # captured already (by the worker, or by run_now at exit)
         try:
             state = git_state(self.folder)
             h = self.tracker._blob("git", state) if state else None
         except Exception:  # noqa: BLE001 - capture must never break the user's cell
             h = None
         with self._lock:
+            if self.done and not again:
+                return
             self.hash, self.done = h, True
             for run_id in self.runs:
                 if h:
@@ -660,6 +736,46 @@ def _forget_worker() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_worker)
+
+
+def _stage_copy(src: Path) -> tuple[str, str, int]:
+    """Copy ``src`` to the staging folder 1 MiB at a time, hashing as it goes; returns
+    ``(staged path, sha256, size)``.
+
+    Why a copy: the writer stores it later, off the user's thread, and the user may rewrite
+    the file meanwhile (a checkpoint saved every epoch); the copy is what was logged. Why in
+    chunks: a 200 MB artifact must not sit in the kernel's memory (it grew the kernel by
+    600 MB when read whole); the store reads the copy in chunks too, then deletes it.
+    """
+    import hashlib
+    import tempfile
+
+    from .config import jupyter_data_dir
+
+    folder = jupyter_data_dir() / "nbtrace" / "staging"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, staged = tempfile.mkstemp(prefix="artifact-", dir=folder)
+    except OSError as exc:
+        raise UsageError(f"cannot stage the artifact in {folder}: {exc.strerror}") from None
+    h = hashlib.sha256()
+    size = 0
+    try:
+        with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
+            while True:
+                chunk = fin.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+                fout.write(chunk)
+                size += len(chunk)
+    except OSError as exc:
+        try:
+            os.unlink(staged)
+        except OSError:
+            pass
+        raise UsageError(f"cannot read {one_line(str(src), 200)}: {exc.strerror}") from None
+    return staged, h.hexdigest(), size
 
 
 def _default_warn(msg: str) -> None:

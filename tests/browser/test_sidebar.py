@@ -16,6 +16,7 @@ import nbformat
 import pytest
 from labserver import XSS_NAME, LabServer, run_notebook
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 pytestmark = pytest.mark.browser
 
@@ -92,16 +93,39 @@ def test_table_shows_runs(page: Page, lab: LabServer, artifacts: Path) -> None:
     expect(page.get_by_role("checkbox", name=f"Select {names[1]}", exact=True)).to_be_checked()
 
 
+def open_palette(page: Page) -> Locator:
+    """Open the command palette, waiting on the events that make the shortcut work.
+
+    Why a loop on visibility: right after load, the Lab may not have registered its key
+    bindings, or the click may land before the dock panel takes focus; a shortcut pressed then
+    is lost. Each attempt waits for the palette itself, not for a fixed time.
+    """
+    palette = page.locator(".lm-CommandPalette-input")
+    page.locator(".jp-Launcher, .jp-LauncherBody").first.wait_for()  # the app has started
+    for _ in range(10):
+        page.locator("#jp-main-dock-panel").click()
+        page.keyboard.press("Control+Shift+C")
+        try:
+            palette.wait_for(state="visible", timeout=3_000)
+            return palette
+        except PlaywrightTimeoutError:
+            continue
+    raise AssertionError("the command palette did not open")
+
+
 def test_palette_command_opens_sidebar(page: Page, lab: LabServer) -> None:
     page.set_default_timeout(TIMEOUT)
     page.goto(lab.lab_url())
     tab = page.get_by_role("tab", name="nbtrace")
     expect(tab).to_have_attribute("aria-selected", "false")
-    page.locator("#jp-main-dock-panel").click()
-    page.keyboard.press("Control+Shift+C")
-    palette = page.locator(".lm-CommandPalette-input")
+    palette = open_palette(page)
     palette.fill("nbtrace: Open runs")
-    page.get_by_role("menuitem", name=re.compile("^nbtrace: Open runs")).click()
+    # The item for exactly this command (other nbtrace commands may share the prefix).
+    item = page.locator(
+        ".lm-CommandPalette-item[data-command='nbtrace:open']"
+    )
+    expect(item).to_be_visible()
+    item.click()
     expect(tab).to_have_attribute("aria-selected", "true")
     expect(row(page, "baseline")).to_be_visible()
 
@@ -437,3 +461,35 @@ def test_rerun_with_edited_param(page: Page, lab: LabServer, artifacts: Path) ->
     details = page.locator(".nbtrace-Details")
     expect(details.get_by_role("table", name="Parameters")).to_contain_text("0.25")
     expect(details.locator(".nbtrace-LineageSection")).to_contain_text("diverged")
+
+
+def test_rerun_of_another_users_run_asks_for_trust(page: Page, lab: LabServer) -> None:
+    """Issue 12, item 3: the dialog shows who recorded the run and the code that will run,
+    and starts only after an explicit confirmation."""
+    from nbtrace.store.base import open_store
+
+    store = open_store(lab.db)
+    rid = next(r["id"] for r in store.list_runs(limit=None)[0] if r["name"] == "sweep-1")
+    store.apply([("run_update", rid, {"user_name": "mallory"})])
+    store.close()
+    open_sidebar(page, lab)
+    row(page, "sweep-1").click()
+    page.locator(".nbtrace-Details").get_by_role("button", name="Re-execute").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="Start").click()
+    trust = dialog.get_by_role("region", name="Trust this code")
+    expect(trust).to_contain_text("Recorded by mallory@")
+    expect(trust).to_contain_text("not by you on this host")
+    code = trust.get_by_label("Code that will run")
+    expect(code).to_contain_text("nbtrace.start_run(f'sweep-{k}'")
+    button = trust.get_by_role("button", name="Trust and run")
+    expect(button).to_be_disabled()
+    expect(dialog.get_by_role("button", name="Start")).to_be_disabled()
+    trust.get_by_label("I have read this code and trust it").check()
+    button.click()
+    verdict = dialog.locator(".nbtrace-Verdict-status")
+    expect(verdict).to_contain_text(
+        re.compile("reproduced|within_tolerance|diverged|failed"), timeout=120_000
+    )
+    expect(trust).to_have_count(0)
+    dialog.get_by_role("button", name="Close").click()

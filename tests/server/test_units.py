@@ -75,15 +75,18 @@ def test_overrides_validation() -> None:
 
 
 def test_replay_notebook_positions_tags_and_ids() -> None:
+    from nbtrace.capture.hashing import sha256_text as h
+
     run = {
         "id": "r1",
         "position": {"start_seq": 5, "cell_index": 2, "last_seq": 6},
         "cells": [
             {"seq": 1, "source": "%load_ext nbtrace", "cell_id": None, "error": False,
-             "sha256": "a"},
-            {"seq": 3, "source": "1/0", "cell_id": "c1", "error": True, "sha256": "b"},
-            {"seq": 5, "source": "x = 1", "cell_id": "c1", "error": False, "sha256": "c"},
-            {"seq": 6, "source": "y = 2", "cell_id": "bad id!", "error": False, "sha256": "d"},
+             "sha256": h("%load_ext nbtrace")},
+            {"seq": 3, "source": "1/0", "cell_id": "c1", "error": True, "sha256": h("1/0")},
+            {"seq": 5, "source": "x = 1", "cell_id": "c1", "error": False, "sha256": h("x = 1")},
+            {"seq": 6, "source": "y = 2", "cell_id": "bad id!", "error": False,
+             "sha256": h("y = 2")},
         ],
     }
     nb, seqs, target_seq, target_index = build_notebook(run)

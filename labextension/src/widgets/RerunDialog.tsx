@@ -9,10 +9,10 @@ import { ReactWidget } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 import React, { useEffect, useId, useRef, useState } from 'react';
 
-import { cancelJob, getDrift, getJob, startRerun } from '../api';
+import { cancelJob, getDrift, getJob, getRun, needsTrust, startRerun } from '../api';
 import { formatValue, sameValue } from '../format';
 import { useAsync } from '../hooks';
-import type { IDrift, IJob, IRunSummary, JSONValue } from '../types';
+import type { IDrift, IJob, IRecordedCell, IRunSummary, JSONValue } from '../types';
 import { VerdictDetails } from './details/LineageSection';
 
 /** Milliseconds between job polls. */
@@ -115,6 +115,61 @@ function DriftView(props: { drift: IDrift }): JSX.Element {
   );
 }
 
+/** What the server said when it asked for trust, and the code that would run. */
+interface ITrustRequest {
+  reason: string;
+  recordedBy: string;
+  cells: IRecordedCell[] | null;
+}
+
+/**
+ * The confirmation step for a run recorded by another user or host, or imported: who
+ * recorded it, the code that will run (as text, never as markup) and an explicit choice.
+ */
+function TrustConfirmation(props: {
+  request: ITrustRequest;
+  starting: boolean;
+  onTrust: () => void;
+}): JSX.Element {
+  const { request, starting, onTrust } = props;
+  const id = useId();
+  const [checked, setChecked] = useState(false);
+  return (
+    <section className="nbtrace-Rerun-trust" aria-label="Trust this code">
+      <h3>Trust this code?</h3>
+      <div className="nbtrace-warn" role="alert">
+        Recorded by <strong>{request.recordedBy}</strong>. {request.reason}
+      </div>
+      <p className="nbtrace-muted">The cells below will run in a kernel started as you:</p>
+      <div className="nbtrace-Rerun-code" tabIndex={0} aria-label="Code that will run">
+        {request.cells === null && <div className="nbtrace-muted">Loading the code…</div>}
+        {request.cells?.map(c => (
+          <pre key={c.seq} className="nbtrace-Rerun-cell">
+            <span className="nbtrace-muted">[{c.seq}] </span>
+            {c.source}
+          </pre>
+        ))}
+      </div>
+      <div>
+        <input
+          id={`${id}-trust`}
+          type="checkbox"
+          checked={checked}
+          onChange={e => setChecked(e.currentTarget.checked)}
+        />
+        <label htmlFor={`${id}-trust`}>I have read this code and trust it</label>
+      </div>
+      <button
+        className="jp-Button jp-mod-styled jp-mod-warn"
+        disabled={!checked || starting || request.cells === null}
+        onClick={onTrust}
+      >
+        Trust and run
+      </button>
+    </section>
+  );
+}
+
 /** Props of {@link RerunForm}. */
 export interface IRerunFormProps {
   run: IRunSummary;
@@ -136,6 +191,7 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
   const [jobId, setJobId] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [starting, setStarting] = useState(false);
+  const [trustRequest, setTrustRequest] = useState<ITrustRequest | null>(null);
   const drift = useAsync(() => getDrift(run.id), [run.id]);
   const first = useRef<HTMLInputElement>(null);
 
@@ -200,13 +256,23 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
   }
   const valid = Object.keys(problems).length === 0;
 
-  const start = async () => {
+  const start = async (trust = false) => {
     setStarting(true);
     setError(null);
     try {
-      setJobId(await startRerun(run.id, overrides, floats));
+      setJobId(await startRerun(run.id, overrides, floats, undefined, trust));
+      setTrustRequest(null);
     } catch (e) {
-      setError((e as Error).message);
+      if (!trust && needsTrust(e)) {
+        const recordedBy = `${run.user ?? '?'}@${run.host ?? '?'}`;
+        setTrustRequest({ reason: (e as Error).message, recordedBy, cells: null });
+        getRun(run.id).then(
+          full => setTrustRequest(t => t && { ...t, cells: full.cells ?? [] }),
+          err => setError((err as Error).message)
+        );
+      } else {
+        setError((e as Error).message);
+      }
     } finally {
       setStarting(false);
     }
@@ -312,6 +378,13 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
           )}
         </section>
       )}
+      {trustRequest && !jobId && (
+        <TrustConfirmation
+          request={trustRequest}
+          starting={starting}
+          onTrust={() => void start(true)}
+        />
+      )}
       {error && (
         <div className="nbtrace-error" role="alert">
           {error}
@@ -325,7 +398,7 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
             </button>
             <button
               className="jp-Button jp-mod-styled jp-mod-accept"
-              disabled={!valid || starting}
+              disabled={!valid || starting || trustRequest !== null}
               onClick={() => void start()}
             >
               Start

@@ -26,7 +26,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from nbtrace.capture.redact import is_secret_name, strip_url_credentials
+from nbtrace.capture.redact import is_secret_name, redact_value
 
 # --------------------------------------------------------------------------------------------
 # System
@@ -501,8 +501,9 @@ def env_vars(
 
     ``allowlist`` holds names or shell-style globs (``CUDA_*``); None means
     :func:`default_allowlist`. A name that looks secret (:func:`~nbtrace.capture.redact.
-    is_secret_name`) is never returned even when allowlisted, and credentials embedded in URL
-    values are removed. ``environ`` defaults to ``os.environ``.
+    is_secret_name`) is never returned even when allowlisted, and credentials inside values
+    (URLs, DSNs, connection strings, webhook paths) are masked by
+    :func:`~nbtrace.capture.redact.redact_value`. ``environ`` defaults to ``os.environ``.
     """
     patterns = [p for p in (default_allowlist() if allowlist is None else allowlist) if p]
     if not patterns:
@@ -517,5 +518,5 @@ def env_vars(
             continue
         probe = name.upper() if fold else name
         if any(fnmatch.fnmatchcase(probe, p) for p in patterns):
-            out[name] = strip_url_credentials(env[name])
+            out[name] = redact_value(env[name])
     return out

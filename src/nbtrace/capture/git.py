@@ -20,7 +20,7 @@ import subprocess
 import threading
 from typing import Any
 
-from nbtrace.capture.redact import strip_url_credentials
+from nbtrace.capture.redact import redact_value
 
 #: Largest diff recorded, in bytes; the rest is replaced by :data:`TRUNCATION_MARKER`.
 DIFF_LIMIT = 256 * 1024
@@ -193,7 +193,7 @@ def git_state(path: str) -> dict[str, Any] | None:
         state = _parse_status(_decode(status_out))
         state["diff"] = _diff(git, cwd, state["commit"] is not None) if state["dirty"] else ""
         remote = _pick_remote(_decode(config_out)) if config_out else None
-        state["remote"] = strip_url_credentials(remote) if remote else None
+        state["remote"] = redact_value(remote) if remote else None
         return state
     except Exception:  # noqa: BLE001 - git state is best effort; a run must not fail for it
         return None

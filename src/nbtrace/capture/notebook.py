@@ -117,3 +117,93 @@ def notebook_cell_hashes(path: str | os.PathLike[str]) -> list[str]:
             _cache.pop(next(iter(_cache)))
         _cache[key_path] = (stamp, hashes)
     return list(hashes)
+
+
+#: Largest notebook file :func:`code_cell_sources` reads.
+MAX_SCANNED_BYTES = 8 * 2**20
+
+
+def code_cell_sources(path: str | os.PathLike[str]) -> list[str]:
+    """The sources of the code cells of the saved notebook at ``path`` (``[]`` if unreadable).
+
+    Read once at ``%load_ext`` (to warn about credentials in cells that will be recorded), so
+    not cached; a file over :data:`MAX_SCANNED_BYTES` (outputs, mostly) is not read, to keep
+    ``%load_ext`` fast.
+    """
+    try:
+        if os.path.getsize(os.fspath(path)) > MAX_SCANNED_BYTES:
+            return []
+        with open(os.fspath(path), encoding="utf-8") as f:
+            nb = json.load(f)
+    except (OSError, ValueError, RecursionError):
+        return []
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    if not isinstance(cells, list):
+        return []
+    return [
+        _source(c, "source")
+        for c in cells
+        if isinstance(c, dict) and c.get("cell_type") == "code"
+    ]
+
+
+#: Most ``.ipynb`` files looked at in one folder (a data folder of 10,000 notebooks is not
+#: searched: the path is then unknown rather than slow).
+MAX_CANDIDATES = 200
+
+
+def find_notebook(executed: list[str], folder: str | None = None) -> str | None:
+    """The notebook in ``folder`` (default: the working directory) whose code cells best
+    contain the ``executed`` cell hashes, or None.
+
+    Why: papermill, ``jupyter nbconvert --execute``, nbclient and CI run kernels without
+    ``JPY_SESSION_NAME``; the executed code is the only link to the file. A candidate must
+    hold more of the executed cells than any other (ties go to the oldest file: an input is
+    older than the outputs written from it), and two cells when several notebooks match
+    (one shared cell, such as the ``%load_ext`` line, is not evidence). When the winner is
+    a papermill output whose metadata names its input (``metadata.papermill.input_path``),
+    that input is returned.
+    Cheap: each file's hashes are cached on (mtime, size), so a repeat costs a stat per file.
+    """
+    folder = folder or os.getcwd()
+    wanted = set(executed)
+    if not wanted:
+        return None
+    try:
+        names = sorted(n for n in os.listdir(folder) if n.endswith(".ipynb"))
+    except OSError:
+        return None
+    if not names or len(names) > MAX_CANDIDATES:
+        return None
+    best: tuple[int, float, str] | None = None
+    matched = 0
+    for name in names:
+        path = os.path.join(folder, name)
+        hashes = set(notebook_cell_hashes(path))
+        score = len(wanted & hashes)
+        if not score:
+            continue
+        matched += 1
+        try:
+            mtime = os.path.getmtime(path)
+        except OSError:
+            continue
+        if best is None or (score, -mtime) > (best[0], -best[1]):
+            best = (score, mtime, path)
+    if best is None or (best[0] < 2 and matched > 1):
+        return None  # one shared cell (the %load_ext line) among several: not evidence enough
+    return _papermill_input(best[2]) or best[2]
+
+
+def _papermill_input(path: str) -> str | None:
+    """The input path papermill recorded in the output notebook at ``path``, if it exists."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f).get("metadata") or {}
+    except (OSError, ValueError, RecursionError, AttributeError):
+        return None
+    source = (meta.get("papermill") or {}).get("input_path") if isinstance(meta, dict) else None
+    if not isinstance(source, str) or not source or "://" in source:
+        return None
+    full = source if os.path.isabs(source) else os.path.join(os.path.dirname(path), source)
+    return os.path.abspath(full) if os.path.isfile(full) else None

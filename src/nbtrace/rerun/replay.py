@@ -134,6 +134,7 @@ def build_notebook(
             f"run {run['id']} cannot be re-executed: the source of cell(s)"
             f" {', '.join(map(str, missing[:5]))} is missing from the store"
         )
+    _check_sources(run["id"], cells)
     seqs = [c["seq"] for c in cells]
     if start_seq not in seqs:
         raise UsageError(
@@ -158,6 +159,22 @@ def build_notebook(
         nb.cells.append(cell)
     nb.metadata["nbtrace"] = {"replay_of": run["id"]}
     return nb, seqs, seqs.index(start_seq) + 1, int(pos.get("cell_index") or 0)
+
+
+def _check_sources(run_id: str, cells: list[dict[str, Any]]) -> None:
+    """Refuse to replay a cell whose stored source does not hash to its recorded sha256.
+
+    Why: the source is looked up by hash; text planted under a hash (an old import, a row
+    written straight into a team database) must never run as the recorded cell.
+    """
+    from ..capture.hashing import sha256_text
+
+    for c in cells:
+        if c.get("sha256") and sha256_text(c["source"]) != c["sha256"]:
+            raise ConflictError(
+                f"run {run_id} cannot be re-executed: the stored source of cell seq {c['seq']}"
+                " does not match its recorded sha256 (it was changed after recording)"
+            )
 
 
 # ------------------------------------------------------------------------- the folder

@@ -89,6 +89,9 @@ def make_verdict(
         code_matches: bool | None = list(new_shas) == list(replayed_shas)
     else:
         status, metrics, env_diff, code_matches = "failed", {}, None, None
+    if code_matches is False and status in ("reproduced", "within_tolerance"):
+        # Equal metrics from other code prove nothing about the recorded code.
+        status = "diverged"
     if error is not None:
         status = "failed"
     elif new is None:

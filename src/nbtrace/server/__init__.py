@@ -91,6 +91,12 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
             kernel_spec_manager=getattr(serverapp, "kernel_spec_manager", None),
         )
         try:
+            damaged = store.health_check()  # PRAGMA quick_check, at most once a day per file
+        except NBTraceError:
+            damaged = None
+        if damaged:
+            serverapp.log.warning("%s", damaged)
+        try:
             stale = mark_stale_jobs(store)
         except NBTraceError as exc:
             serverapp.log.warning("nbtrace | cannot check for stale jobs: %s", exc)

@@ -249,12 +249,11 @@ class CompareHandler(NBTraceHandler):
 
 
 def bad_artifact_name(name: str) -> bool:
-    """Names that look like a path escape: never in the store, refused before looking."""
-    if not name or "\x00" in name or "\\" in name or name.startswith("/"):
-        return True
-    if len(name) > 1 and name[1] == ":":
-        return True  # C:...
-    return any(part in ("..", ".") for part in name.split("/"))
+    """Names no artifact can have (:func:`nbtrace.rules.artifact_name_problem`, the rule of
+    ``log_artifact`` and import): refused before looking."""
+    from ..rules import artifact_name_problem
+
+    return artifact_name_problem(name) is not None
 
 
 def artifact_headers(name: str) -> dict[str, str]:
@@ -292,13 +291,27 @@ class ArtifactHandler(NBTraceHandler):
     async def get(self, run_id: str, name: str) -> None:
         if bad_artifact_name(name):
             raise HTTPError(400, "%s", "invalid artifact name")
-        data, meta = await self.call(self.store.artifact, run_id, name)
+        meta, chunks = await self.call(self.store.artifact_stream, run_id, name)
         headers = artifact_headers(name)
         for k, v in headers.items():
             self.set_header(k, v)
         self.set_header("ETag", f'"{meta["sha256"]}"')
         self.set_header("Cache-Control", "private, max-age=0, must-revalidate")
-        self.finish(data, set_content_type=headers["Content-Type"])
+        if self.check_etag_header():  # the client holds these bytes already
+            self.set_status(304)
+            self.finish(set_content_type=headers["Content-Type"])
+            return
+        self.set_header("Content-Length", str(meta["size"]))
+        # Streamed one stored chunk (1 MiB) at a time, each read off the event loop and
+        # flushed before the next: three clients downloading a 200 MB artifact hold three
+        # chunks in memory, not three blobs.
+        while True:
+            chunk = await self.call(next, chunks, None)
+            if chunk is None:
+                break
+            self.write(chunk)
+            await self.flush()
+        self.finish(set_content_type=headers["Content-Type"])
 
 
 class DriftHandler(NBTraceHandler):
@@ -316,7 +329,11 @@ class DriftHandler(NBTraceHandler):
 
 
 class RerunHandler(NBTraceHandler):
-    """``POST runs/{id}/rerun {"overrides", "kernel_name"}`` → ``202 {"job"}``."""
+    """``POST runs/{id}/rerun {"overrides", "kernel_name", "trust"}`` → ``202 {"job"}``.
+
+    409 unless ``"trust": true`` when the run was recorded by another user or host, or
+    imported (see :mod:`nbtrace.rerun.trust`).
+    """
 
     @web.authenticated
     @authorized
@@ -326,7 +343,10 @@ class RerunHandler(NBTraceHandler):
         )
         if not allowed:
             raise HTTPError(403, "%s", "re-executing a run starts a kernel, which you may not do")
-        body = self.json_body({"overrides", "kernel_name"})
+        body = self.json_body({"overrides", "kernel_name", "trust"})
+        trust = body.get("trust", False)
+        if not isinstance(trust, bool):
+            raise HTTPError(400, "%s", "trust must be true or false")
         overrides = body.get("overrides") or {}
         if not isinstance(overrides, dict):
             raise HTTPError(400, "%s", "overrides must be an object of parameter name: value")
@@ -334,7 +354,7 @@ class RerunHandler(NBTraceHandler):
         if kernel is not None and (not isinstance(kernel, str) or not kernel.strip()):
             raise HTTPError(400, "%s", "kernel_name must be a non-empty string")
         user = jupyter_user_name(self.current_user)
-        job = await self.guard(self.jobs.submit(run_id, overrides, kernel, user))
+        job = await self.guard(self.jobs.submit(run_id, overrides, kernel, user, trust=trust))
         url = self.request.path.rsplit("/runs/", 1)[0] + f"/jobs/{job.id}"
         self.set_header("Location", url)
         view = await self.jobs.get(job.id)

@@ -170,13 +170,23 @@ class JobManager:
         overrides: dict[str, Any],
         kernel_name: str | None,
         owner: str | None,
+        trust: bool = False,
     ) -> Job:
-        """Validate a request (raising NBTraceError at once), then queue it."""
+        """Validate a request (raising NBTraceError at once), then queue it.
+
+        A run recorded by another user or host, or imported, is queued only with ``trust``
+        (else :class:`~nbtrace.rerun.trust.TrustRequiredError`, a 409), checked after the
+        request itself is known to be valid.
+        """
         from ..rerun import plan_replay
+        from ..rerun.trust import require_trust
 
         plan = await asyncio.to_thread(
             plan_replay, self.store, ref, overrides, kernel_name, self.root_dir, owner,
             kernel_spec_manager=self.kernel_spec_manager,
+        )
+        await asyncio.to_thread(
+            require_trust, self.store, plan.run["id"], trust, owner, '"trust": true'
         )
         job = Job(
             id=secrets.token_hex(8),

@@ -21,14 +21,17 @@ Op shapes (first element names the op):
 ``("metric", run_id, key, seq, step_or_None, ts, value_float)``
 ``("tag", run_id, key, value_str)``
 ``("artifact", run_id, name, sha256, size, data_bytes)``
+``("artifact_file", run_id, name, sha256, size, staged_path)``  bytes read from a staged copy,
+in chunks; the copy is deleted once written
 ``("input", run_id, path, sha256, size)``
 ``("run_end", run_id, status, ended_at, last_seq, resources_json)``
+``("import_mark", run_id, imported_at, user, host)``  the run came from ``nbtrace import``
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 Op = tuple
@@ -114,6 +117,20 @@ class Store(ABC):
     @abstractmethod
     def import_run(self, doc: dict[str, Any]) -> bool:
         """Insert an exported run keeping its id; False when it was already there."""
+
+    def artifact_stream(self, ref: str, name: str) -> tuple[dict[str, Any], Iterator[bytes]]:
+        """``{name, sha256, size}`` and the artifact's bytes as an iterator of chunks."""
+        data, meta = self.artifact(ref, name)
+        return meta, iter([data])
+
+    def health_check(self, max_age_s: float = 86_400.0) -> str | None:
+        """A one-line warning when the store's file is damaged (checked at most once per
+        ``max_age_s``), else None; engines without a local file have nothing to check."""
+        return None
+
+    def is_imported(self, ref: str) -> dict[str, Any] | None:
+        """``{"imported_at", "user", "host"}`` when run ``ref`` came from an import, else None."""
+        return None
 
     # --- re-execution jobs (server side) ---------------------------------------------------------
     @abstractmethod

@@ -154,7 +154,35 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         ],
     ),
     (
-        "0003_store_compact",
+        # Runs that came from `nbtrace import`: re-executing one needs explicit trust (its
+        # code, user and host are only what a file claims), and one imported `running` can
+        # be deleted (no kernel here will ever end it). Not part of the export: importing
+        # marks the run again in the next store.
+        "0003_harden_imported_runs",
+        [
+            """CREATE TABLE IF NOT EXISTS imported_runs (
+                run_id TEXT PRIMARY KEY,
+                imported_at DOUBLE PRECISION NOT NULL,
+                user_name TEXT, host TEXT
+            )""",
+        ],
+    ),
+    (
+        # Artifacts stored in 1 MiB chunks (artifact_blobs.data is then empty): kernel and
+        # server stream them chunk by chunk instead of holding a whole 200 MB blob per
+        # request. Artifacts stored whole before this keep working as they are.
+        "0004_harden_artifact_chunks",
+        [
+            """CREATE TABLE IF NOT EXISTS artifact_chunks (
+                sha256 TEXT NOT NULL,
+                idx INTEGER NOT NULL,
+                data {blob} NOT NULL,
+                PRIMARY KEY (sha256, idx)
+            )""",
+        ],
+    ),
+    (
+        "0005_store_compact",
         # SQLite only (PostgreSQL has no rowid): the tables keyed by (run_id, key[, seq]) become
         # WITHOUT ROWID, so each row lives once, in its primary-key b-tree, instead of in the
         # table and again in the primary key's index. Why: a metric insert writes one b-tree

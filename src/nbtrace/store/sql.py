@@ -85,6 +85,8 @@ _CHUNK = 500
 IMPORTED_REF = "blob:"
 #: A bounded count (see :meth:`SQLStore._count`) stops this many runs past the page.
 COUNT_BOUND = 1000
+#: Size of the chunks artifacts are stored, written and served in.
+ARTIFACT_CHUNK = 1 << 20
 _MAX_ID_LEN = 64
 #: Longest tag name update_run accepts (as the kernel side): keys are in primary-key btree
 #: indexes, whose entries PostgreSQL caps at 2,704 bytes.
@@ -136,8 +138,14 @@ def _loads(text: str | None, default: Any = None) -> Any:
     return json.loads(text) if text else default
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Whether process ``pid`` exists on this host (permission errors mean it does)."""
+def pid_alive(pid: int | None, since: float | None = None) -> bool:
+    """Whether process ``pid`` runs on this host (permission errors mean it does).
+
+    A zombie (a killed kernel its parent has not reaped yet) still answers ``kill(pid, 0)``
+    but will never write again: on Linux its ``/proc`` state ``Z`` (or ``X``) counts as dead.
+    With ``since`` (when the run started), a process that started later is another one that
+    reused the dead kernel's pid: dead too.
+    """
     if not pid:
         return False
     try:
@@ -148,7 +156,41 @@ def pid_alive(pid: int | None) -> bool:
         return True
     except OSError:
         return False
-    return True
+    return not _gone(pid, since)
+
+
+def _gone(pid: int, since: float | None) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False  # no /proc (macOS) or gone meanwhile: trust kill(0)
+    # "pid (comm) S ...": comm may hold spaces and parentheses; fields follow the last ")".
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if fields[:1] in ([b"Z"], [b"X"]):
+        return True
+    if since is None or len(fields) < 20:
+        return False
+    started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return started > since + 2.0  # 2 s: clock ticks and rounding, never a real kernel
+
+
+_BOOT: list[float] = []
+
+
+def _boot_time() -> float:
+    if not _BOOT:
+        value = 0.0
+        try:
+            with open("/proc/stat", "rb") as f:
+                for line in f:
+                    if line.startswith(b"btime "):
+                        value = float(line.split()[1])
+                        break
+        except OSError:
+            pass
+        _BOOT.append(value)
+    return _BOOT[0]
 
 
 class Backend(ABC):
@@ -200,6 +242,7 @@ class SQLStore(Store):
             # Lone surrogates (from a badly decoded file, say) cannot be stored as UTF-8;
             # store U+FFFD instead rather than failing, and retrying, the batch forever.
             self._apply([_scrub(op) for op in ops], wait)
+        _remove_staged(ops)
 
     def _apply(self, ops: Sequence[Op], wait: bool = True) -> None:
         groups: dict[str, list[tuple]] = {}
@@ -334,17 +377,49 @@ class SQLStore(Store):
 
     def _op_artifact(self, cur: "_Cursor", rows: list[tuple]) -> None:
         for run_id, name, sha, size, data in rows:
+            if len(data) > ARTIFACT_CHUNK:
+                view = memoryview(data)
+                chunks = (bytes(view[i : i + ARTIFACT_CHUNK])
+                          for i in range(0, len(data), ARTIFACT_CHUNK))
+                self._store_chunks(cur, sha, chunks)
+            else:
+                cur.execute(
+                    "INSERT INTO artifact_blobs (sha256, data) VALUES (?,?)"
+                    " ON CONFLICT (sha256) DO NOTHING",
+                    (sha, data),
+                )
+            self._artifact_row(cur, run_id, name, sha, size)
+
+    def _op_artifact_file(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        """Artifacts staged as files by the kernel, read and stored 1 MiB at a time."""
+        for run_id, name, sha, size, path in rows:
+            try:
+                f = open(path, "rb")
+            except OSError:
+                continue  # staged file gone (written by an earlier attempt and removed)
+            with f:
+                self._store_chunks(cur, sha, _read_chunks(f))
+            self._artifact_row(cur, run_id, name, sha, size)
+
+    def _store_chunks(self, cur: "_Cursor", sha: str, chunks: Iterable[bytes]) -> None:
+        cur.execute("SELECT 1 FROM artifact_blobs WHERE sha256 = ?", (sha,))
+        if cur.fetchone():
+            return  # content-addressed: stored once
+        cur.execute("INSERT INTO artifact_blobs (sha256, data) VALUES (?,?)", (sha, b""))
+        for idx, chunk in enumerate(chunks):
             cur.execute(
-                "INSERT INTO artifact_blobs (sha256, data) VALUES (?,?)"
-                " ON CONFLICT (sha256) DO NOTHING",
-                (sha, data),
+                "INSERT INTO artifact_chunks (sha256, idx, data) VALUES (?,?,?)"
+                " ON CONFLICT (sha256, idx) DO NOTHING",
+                (sha, idx, chunk),
             )
-            cur.execute(
-                "INSERT INTO artifacts (run_id, name, sha256, size) VALUES (?,?,?,?)"
-                " ON CONFLICT (run_id, name) DO UPDATE SET sha256 = excluded.sha256,"
-                " size = excluded.size",
-                (run_id, name, sha, size),
-            )
+
+    def _artifact_row(self, cur: "_Cursor", run_id: str, name: str, sha: str, size: int) -> None:
+        cur.execute(
+            "INSERT INTO artifacts (run_id, name, sha256, size) VALUES (?,?,?,?)"
+            " ON CONFLICT (run_id, name) DO UPDATE SET sha256 = excluded.sha256,"
+            " size = excluded.size",
+            (run_id, name, sha, size),
+        )
 
     def _op_input(self, cur: "_Cursor", rows: list[tuple]) -> None:
         cur.executemany(
@@ -414,12 +489,13 @@ class SQLStore(Store):
         dead = []
         for run_id, host, pid, hb, started in running:
             if host == self.host and pid:
-                alive = pid == os.getpid() or pid_alive(pid)
+                alive = pid == os.getpid() or pid_alive(pid, since=started)
             else:
                 alive = (hb or started) > now - self.heartbeat_timeout
             if not alive:
                 dead.append((hb or started, run_id))
         if dead:
+            dead = self._last_signs_of_life(dead)
             with self._cur(write=True) as cur:
                 cur.executemany(
                     "UPDATE runs SET status = 'crashed', ended_at = ?"
@@ -427,6 +503,19 @@ class SQLStore(Store):
                     dead,
                 )
         return len(dead)
+
+    def _last_signs_of_life(self, dead: list[tuple[float, str]]) -> list[tuple[float, str]]:
+        """``(end time, run id)`` of crashed runs: the latest of the heartbeat (also written at
+        each cell's end) and the last metric logged, so a crashed 4 s run does not read as
+        lasting 2 ms."""
+        out = []
+        with self._cur() as cur:
+            for hb, run_id in dead:
+                cur.execute("SELECT max(ts) FROM metrics WHERE run_id = ?", (run_id,))
+                r = cur.fetchone()
+                last = r[0] if r and r[0] is not None else hb
+                out.append((max(hb, last), run_id))
+        return out
 
     def _maybe_reap(self) -> None:
         """Reap at most once a second: reads stay cheap under polling."""
@@ -724,17 +813,48 @@ class SQLStore(Store):
             return self._children(cur, run_id)
 
     def artifact(self, ref: str, name: str) -> tuple[bytes, dict[str, Any]]:
+        meta, chunks = self.artifact_stream(ref, name)
+        return b"".join(chunks), meta
+
+    def artifact_stream(self, ref: str, name: str) -> tuple[dict[str, Any], Iterator[bytes]]:
+        """``{name, sha256, size}`` and an iterator of the artifact's bytes, 1 MiB at a time.
+
+        Each chunk is read by its own short transaction (from whichever thread iterates), so
+        a client downloading a 200 MB artifact holds one chunk in memory, not the blob.
+        """
         run_id = self.resolve_run_id(ref)
         with self._cur() as cur:
             cur.execute(
-                "SELECT a.sha256, a.size, b.data FROM artifacts a JOIN artifact_blobs b"
+                "SELECT a.sha256, a.size, length(b.data) FROM artifacts a JOIN artifact_blobs b"
                 " ON b.sha256 = a.sha256 WHERE a.run_id = ? AND a.name = ?",
                 (run_id, name),
             )
             r = cur.fetchone()
         if r is None:
             raise NotFoundError(f"run {run_id} has no artifact {one_line(name, 80)!r}")
-        return bytes(r[2]), {"name": name, "sha256": r[0], "size": r[1]}
+        sha, size, inline = r[0], int(r[1]), int(r[2] or 0)
+        meta = {"name": name, "sha256": sha, "size": size}
+        return meta, self._chunks(sha, inline > 0 or size == 0)
+
+    def _chunks(self, sha: str, inline: bool) -> Iterator[bytes]:
+        if inline:
+            with self._cur() as cur:
+                cur.execute("SELECT data FROM artifact_blobs WHERE sha256 = ?", (sha,))
+                r = cur.fetchone()
+            if r is not None:
+                yield bytes(r[0])
+            return
+        idx = 0
+        while True:
+            with self._cur() as cur:
+                cur.execute(
+                    "SELECT data FROM artifact_chunks WHERE sha256 = ? AND idx = ?", (sha, idx)
+                )
+                r = cur.fetchone()
+            if r is None:
+                return
+            yield bytes(r[0])
+            idx += 1
 
     # ------------------------------------------------------------------ edits
     def update_run(
@@ -745,23 +865,13 @@ class SQLStore(Store):
         note: str | None = None,
     ) -> dict[str, Any]:
         run_id = self.resolve_run_id(ref)
-        if name is not None and (not isinstance(name, str) or not name.strip()):
-            raise UsageError("a run name must be a non-empty string")
-        if tags is not None and not isinstance(tags, dict):
-            raise UsageError("tags must be an object of name: value (null removes a tag)")
-        if note is not None and not isinstance(note, str):
-            raise UsageError("a note must be a string")
+        _check_edit(name, tags, note)
         with self._cur(write=True) as cur:
             if name is not None:
                 cur.execute("UPDATE runs SET name = ? WHERE id = ?", (name, run_id))
             if note is not None:
                 cur.execute("UPDATE runs SET note = ? WHERE id = ?", (note, run_id))
             for key, value in (tags or {}).items():
-                if not isinstance(key, str) or not key or len(key) > _MAX_KEY_LEN:
-                    raise UsageError(
-                        f"a tag name must be a non-empty string of at most {_MAX_KEY_LEN}"
-                        " characters"
-                    )
                 if value is None:
                     cur.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key))
                 else:
@@ -781,13 +891,24 @@ class SQLStore(Store):
             cur.execute("SELECT status FROM runs WHERE id = ?", (run_id,))
             r = cur.fetchone()
             if r and r[0] == "running":
-                raise ConflictError(f"run {run_id} is still running; end it before deleting it")
-            for table in ("params", "metrics", "latest_metrics", "tags", "artifacts", "inputs"):
+                cur.execute("SELECT 1 FROM imported_runs WHERE run_id = ?", (run_id,))
+                if not cur.fetchone():  # an imported run is a copy: no kernel here ends it
+                    raise ConflictError(
+                        f"run {run_id} is still running; end it before deleting it"
+                    )
+            for table in (
+                "params", "metrics", "latest_metrics", "tags", "artifacts", "inputs",
+                "imported_runs",
+            ):
                 cur.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             cur.execute("DELETE FROM runs WHERE id = ?", (run_id,))
             cur.execute(
                 "DELETE FROM artifact_blobs WHERE NOT EXISTS"
                 " (SELECT 1 FROM artifacts a WHERE a.sha256 = artifact_blobs.sha256)"
+            )
+            cur.execute(
+                "DELETE FROM artifact_chunks WHERE NOT EXISTS"
+                " (SELECT 1 FROM artifact_blobs b WHERE b.sha256 = artifact_chunks.sha256)"
             )
 
     # ------------------------------------------------------------------ export / import
@@ -821,14 +942,16 @@ class SQLStore(Store):
         ]
         doc["tags"] = rows("SELECT key, value FROM tags WHERE run_id = ?", [run_id])
         doc["inputs"] = rows("SELECT path, sha256, size FROM inputs WHERE run_id = ?", [run_id])
-        doc["artifacts"] = [
-            [n, s, z, base64.b64encode(bytes(d)).decode("ascii")]
-            for n, s, z, d in rows(
-                "SELECT a.name, a.sha256, a.size, b.data FROM artifacts a"
-                " JOIN artifact_blobs b ON b.sha256 = a.sha256 WHERE a.run_id = ?",
-                [run_id],
-            )
-        ]
+        doc["artifacts"] = []
+        for n, s, z, d in rows(
+            "SELECT a.name, a.sha256, a.size, b.data FROM artifacts a"
+            " JOIN artifact_blobs b ON b.sha256 = a.sha256 WHERE a.run_id = ?",
+            [run_id],
+        ):
+            if not d and z:
+                d = b"".join(r[0] for r in rows(
+                    "SELECT data FROM artifact_chunks WHERE sha256 = ? ORDER BY idx", [s]))
+            doc["artifacts"].append([n, s, z, base64.b64encode(bytes(d)).decode("ascii")])
         kernel_id = row["kernel_id"]
         doc["kernel"] = None
         doc["cells"] = []
@@ -871,43 +994,46 @@ class SQLStore(Store):
         return doc
 
     def import_run(self, doc: dict[str, Any]) -> bool:
-        import base64
+        from .importdoc import check_document
 
-        if not isinstance(doc, dict) or doc.get("format") != "nbtrace-run/1":
-            raise UsageError("not an nbtrace export (expected format nbtrace-run/1)")
-        try:
-            row = dict(doc["run"])
-            run_id = row["id"]
-            with self._cur() as cur:
-                cur.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,))
-                if cur.fetchone():
-                    return False
-            ops: list[Op] = []
-            if doc.get("kernel"):
-                ops.append(("kernel", *doc["kernel"]))
-            for sha, src in doc.get("sources", {}).items():
-                ops.append(("source", sha, src))
-            for seq, ec, cid, sha, err in doc.get("cells", []):
-                ops.append(("cell", row["kernel_id"], seq, ec, cid, sha, err))
-            for h, (kind, data) in doc.get("blobs", {}).items():
-                ops.append(("blob", h, kind, data))
-            if row.get("packages_hash") and doc.get("packages"):
-                ops.append(("packages", row["packages_hash"], [tuple(p) for p in doc["packages"]]))
-            ops.append(("run_start", {k: v for k, v in row.items() if k in RUN_COLUMNS}))
-            for key, value, num, text in doc.get("params", []):
-                ops.append(("param", run_id, key, value, num, text))
-            for key, seq, step, ts, value in doc.get("metrics", []):
-                ops.append(("metric", run_id, key, seq, step, ts, float(decode_float(value))))
-            for key, value in doc.get("tags", []):
-                ops.append(("tag", run_id, key, value))
-            for path, sha, size in doc.get("inputs", []):
-                ops.append(("input", run_id, path, sha, size))
-            for name, sha, size, data in doc.get("artifacts", []):
-                ops.append(("artifact", run_id, name, sha, size, base64.b64decode(data)))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise UsageError(f"malformed nbtrace export: {one_line(exc, 120)}") from None
+        check_document(doc, RUN_COLUMNS)  # the schema and every content hash, before a write
+        row = dict(doc["run"])
+        run_id = row["id"]
+        with self._cur() as cur:
+            cur.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,))
+            if cur.fetchone():
+                return False
+            known_cells = self._known_cells(cur, row.get("kernel_id"))
+        ops = _import_ops(doc, row, known_cells)
         self.apply(ops)
         return True
+
+    def _known_cells(self, cur: "_Cursor", kernel_id: str | None) -> dict[int, str]:
+        """``{seq: sha256}`` of the cells this store already holds for ``kernel_id``."""
+        if not kernel_id:
+            return {}
+        cur.execute("SELECT seq, sha256 FROM cells WHERE kernel_id = ?", (kernel_id,))
+        return {int(seq): sha for seq, sha in cur.fetchall()}
+
+    def is_imported(self, ref: str) -> dict[str, Any] | None:
+        """``{"imported_at", "user", "host"}`` when run ``ref`` came from an import, else None."""
+        run_id = self.resolve_run_id(ref)
+        with self._cur() as cur:
+            cur.execute(
+                "SELECT imported_at, user_name, host FROM imported_runs WHERE run_id = ?",
+                (run_id,),
+            )
+            r = cur.fetchone()
+        if r is None:
+            return None
+        return {"imported_at": iso(r[0]), "user": r[1], "host": r[2]}
+
+    def _op_import_mark(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cur.executemany(
+            "INSERT INTO imported_runs (run_id, imported_at, user_name, host) VALUES (?,?,?,?)"
+            " ON CONFLICT (run_id) DO NOTHING",
+            rows,
+        )
 
     # ------------------------------------------------------------------ jobs
     def save_job(self, job: dict[str, Any]) -> None:
@@ -949,6 +1075,99 @@ class SQLStore(Store):
         with self._cur() as cur:
             cur.execute(sql + " ORDER BY created_at DESC", args)
             return [self._job(r) for r in cur.fetchall()]
+
+
+def _import_ops(doc: dict[str, Any], row: dict[str, Any], known: dict[int, str]) -> list[Op]:
+    """The ops that write checked document ``doc`` (see :mod:`.importdoc`).
+
+    Cells the store already holds for the run's kernel are not written again, and one that
+    differs from the document's refuses it: a document must not rewrite (or add cells
+    under) a kernel's history that this store recorded itself.
+    """
+    import base64
+    import getpass
+
+    run_id = row["id"]
+    ops: list[Op] = []
+    if doc.get("kernel"):
+        ops.append(("kernel", *doc["kernel"]))
+    for sha, src in doc.get("sources", {}).items():
+        ops.append(("source", sha, src))
+    for seq, ec, cid, sha, err in doc.get("cells", []):
+        if seq in known:
+            if known[seq] != sha:
+                raise UsageError(
+                    f"refused import: run {run_id!r}: cell seq {seq} of kernel"
+                    f" {row['kernel_id']!r} differs from the one this store holds"
+                )
+            continue
+        ops.append(("cell", row["kernel_id"], seq, ec, cid, sha, int(err)))
+    for h, (kind, data) in doc.get("blobs", {}).items():
+        ops.append(("blob", h, kind, data))
+    if row.get("packages_hash") and doc.get("packages"):
+        ops.append(("packages", row["packages_hash"], [tuple(p) for p in doc["packages"]]))
+    ops.append(("run_start", row))
+    for key, value, num, text in doc.get("params", []):
+        ops.append(("param", run_id, key, value, num, text))
+    for key, seq, step, ts, value in doc.get("metrics", []):
+        ops.append(("metric", run_id, key, seq, step, ts, float(decode_float(value))))
+    for key, value in doc.get("tags", []):
+        ops.append(("tag", run_id, key, value))
+    for path, sha, size in doc.get("inputs", []):
+        ops.append(("input", run_id, path, sha, size))
+    for name, sha, size, data in doc.get("artifacts", []):
+        ops.append(("artifact", run_id, name, sha, size, base64.b64decode(data)))
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = None
+    ops.append(("import_mark", run_id, time.time(), user, socket.gethostname()))
+    return ops
+
+
+def _read_chunks(f: Any) -> Iterator[bytes]:
+    while True:
+        chunk = f.read(ARTIFACT_CHUNK)
+        if not chunk:
+            return
+        yield chunk
+
+
+def _remove_staged(ops: Sequence[Op]) -> None:
+    """Delete the staged copies of ``artifact_file`` ops once their batch is committed."""
+    for op in ops:
+        if op[0] == "artifact_file":
+            try:
+                os.unlink(op[5])
+            except OSError:
+                pass
+
+
+def _check_edit(name: Any, tags: Any, note: Any) -> None:
+    """Refuse an edit the kernel would refuse (:mod:`nbtrace.rules`), before any write.
+
+    Why here, below the REST adapter: every path that edits a run (PATCH, the Python API,
+    future ones) must apply the same limits and character rules as the kernel: a lone
+    surrogate, a NUL, a newline or U+202E in a name, a 5 MB name or a 120 MB note.
+    """
+    from ..rules import MAX_LONG_NAME, name_problem, value_problem
+
+    if name is not None:
+        problem = name_problem("run", name, MAX_LONG_NAME)
+        if problem:
+            raise UsageError(problem)
+    if tags is not None and not isinstance(tags, dict):
+        raise UsageError("tags must be an object of name: value (null removes a tag)")
+    for key, value in (tags or {}).items():
+        problem = name_problem("tag", key, _MAX_KEY_LEN)
+        if problem is None and value is not None:
+            problem = value_problem(f"tag {one_line(key, 60)!r} value", str(value))
+        if problem:
+            raise UsageError(problem)
+    if note is not None:
+        problem = value_problem("a note", note)
+        if problem:
+            raise UsageError(problem)
 
 
 def _scrub(value: Any) -> Any:
@@ -1010,10 +1229,12 @@ _APPLY_ORDER = (
     "metric",
     "tag",
     "artifact",
+    "artifact_file",
     "input",
     "run_update",
     "heartbeat",
     "run_end",
+    "import_mark",
 )
 
 

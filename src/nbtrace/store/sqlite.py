@@ -35,6 +35,9 @@ from . import query as q
 from .schema import MIGRATIONS, statements
 from .sql import Backend, SQLStore
 
+#: How often (seconds) :meth:`SQLiteStore.health_check` really checks a file: once a day.
+CHECK_EVERY_S = 86_400.0
+
 
 def _busy_timeout() -> float:
     """Seconds a writer waits for another's lock (``NBTRACE_BUSY_TIMEOUT``, default 15)."""
@@ -257,3 +260,41 @@ class SQLiteStore(SQLStore):
         backend = SQLiteBackend(path)
         super().__init__(backend, backend.path)
         self.path = backend.path
+
+    def health_check(self, max_age_s: float = CHECK_EVERY_S) -> str | None:
+        """Run ``PRAGMA quick_check`` at most once per ``max_age_s`` for this file; returns a
+        one-line warning when the file is damaged, else None.
+
+        Why once a day: quick_check reads every page (milliseconds for a small store, about a
+        second per GB), too much for every ``%load_ext`` but cheap daily; a corrupt page in
+        the middle of the file otherwise goes unnoticed while kernels keep writing around it.
+        The time of the last clean check is the mtime of ``<store>.checked``; a failed check
+        leaves it alone, so every open warns until the file is repaired.
+        """
+        import time
+
+        marker = self.path + ".checked"
+        try:
+            if time.time() - os.path.getmtime(marker) < max_age_s:
+                return None
+        except OSError:
+            pass
+        try:
+            conn = self.backend._connect()
+            rows = conn.execute("PRAGMA quick_check(3)").fetchall()
+        except (sqlite3.Error, StoreError) as exc:
+            detail = one_line(exc, 160)
+        else:
+            found = [str(r[0]) for r in rows]
+            if found == ["ok"]:
+                try:
+                    Path(marker).touch()
+                except OSError:
+                    pass
+                return None
+            detail = one_line("; ".join(found), 160)
+        return (
+            f"nbtrace: warning: the store {self.path} is damaged (PRAGMA quick_check: {detail});"
+            " runs written now may be lost. Copy what is readable with `nbtrace export -o"
+            " FILE`, then import it into a new store"
+        )
