@@ -82,6 +82,7 @@ class Writer:
         self.location_key = location_key
         #: Ops the store refused for their content (see :meth:`_isolate`), with the reason.
         self.rejected: list[tuple[Op, str]] = []
+        self._can_nowait = _accepts_wait(store)
 
     # -------------------------------------------------------------- queue and flush
     def submit(self, op: Op) -> None:
@@ -136,7 +137,7 @@ class Writer:
             chunk = batch[i : i + size]
             try:
                 try:
-                    self.store.apply(chunk, wait=wait)
+                    self._apply(chunk, wait)
                 except Exception as exc:  # noqa: BLE001 - driver errors must not reach user code
                     if not _is_bad_data(exc):
                         raise
@@ -157,6 +158,14 @@ class Writer:
             self._warned = False
         return True
 
+    def _apply(self, ops: list[Op], wait: bool) -> None:
+        """``store.apply``; without waiting for another's lock where the store can do that
+        (a store written before ``wait`` existed is called as it was)."""
+        if wait or not self._can_nowait:
+            self.store.apply(ops)
+        else:
+            self.store.apply(ops, wait=False)
+
     def _isolate(self, ops: list[Op], wait: bool) -> None:
         """Write ``ops`` without the op(s) whose values the store refuses (halving the batch
         until the culprit is alone), so one poison op never blocks everything queued after it.
@@ -168,7 +177,7 @@ class Writer:
         if len(ops) == 1:
             op = ops[0]
             try:
-                self.store.apply(ops, wait=wait)
+                self._apply(ops, wait)
             except Exception as exc:  # noqa: BLE001 - classified below
                 if not _is_bad_data(exc):
                     raise
@@ -181,7 +190,7 @@ class Writer:
         mid = len(ops) // 2
         for half in (ops[:mid], ops[mid:]):
             try:
-                self.store.apply(half, wait=wait)
+                self._apply(half, wait)
             except Exception as exc:  # noqa: BLE001 - classified below
                 if not _is_bad_data(exc):
                     raise
@@ -292,14 +301,26 @@ class Writer:
         return path
 
 
+def _accepts_wait(store: Store) -> bool:
+    """Whether ``store.apply`` takes the ``wait`` keyword (every store of this package does)."""
+    import inspect
+
+    try:
+        return "wait" in inspect.signature(store.apply).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def _is_bad_data(exc: BaseException) -> bool:
-    """Whether retrying ``exc``'s batch unchanged can never succeed (a value, not the store)."""
+    """Whether retrying ``exc``'s batch unchanged can never succeed (a value, not the store).
+
+    Only what a value causes: the store's own refusal, or the driver's while binding one (an
+    int beyond 64 bits). Not TypeError and the like, which a bug raises for every op alike:
+    those batches are kept and retried, never dropped.
+    """
     if isinstance(exc, (BadDataError, UsageError)):
         return True
-    # Raised by the driver while binding a value (an int beyond 64 bits, a bad type).
-    return not isinstance(exc, NBTraceError) and isinstance(
-        exc, (OverflowError, TypeError, ValueError, KeyError, IndexError)
-    )
+    return not isinstance(exc, NBTraceError) and isinstance(exc, (OverflowError, ValueError))
 
 
 def _describe(op: Op) -> str:

@@ -925,6 +925,10 @@ class SQLStore(Store):
         import base64
 
         row = self._run_row(cur, run_id)
+        if (row["imported"] or "").startswith(IMPORTED_REF):
+            # The document carries the JSON itself (as stores before the blob form did), so
+            # that it reads the same wherever it is imported.
+            row["imported"] = json.dumps(self._imported(cur, row["imported"]), sort_keys=True)
         doc: dict[str, Any] = {"format": "nbtrace-run/1", "run": row}
 
         def rows(sql: str, args: Sequence[Any]) -> list[list[Any]]:
@@ -976,9 +980,7 @@ class SQLStore(Store):
                 if src is not None:
                     doc["sources"][sha] = src
         doc["blobs"] = {}
-        imported = row["imported"] or ""
-        ref = imported[len(IMPORTED_REF) :] if imported.startswith(IMPORTED_REF) else None
-        for h in (row["notebook_hash"], row["env_hash"], row["git_hash"], ref):
+        for h in (row["notebook_hash"], row["env_hash"], row["git_hash"]):
             if h:
                 b = rows("SELECT kind, data FROM blobs WHERE hash = ?", [h])
                 if b:

@@ -65,7 +65,7 @@ def _translate(exc: sqlite3.Error, where: str, waited: float = 0.0) -> StoreErro
     if "no such table" in msg or "no such column" in msg:
         return StoreError(f"the store {where} is not an nbtrace database ({one_line(exc, 80)})")
     if isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError)) or (
-        "too big" in msg or "mismatch" in msg or "bindings" in msg
+        "too big" in msg or "mismatch" in msg or "binding" in msg
     ):
         return BadDataError(f"the store {where} refused a value: {one_line(exc, 160)}")
     return StoreError(f"store error in {where}: {one_line(exc, 160)}")
