@@ -52,6 +52,8 @@ class _NoOpFrame:
 class _NoOpTracker:
     def start_run(self, *args, **kwargs):
         return _contextlib.nullcontext()
+    def log_param(self, key, value):
+        return value
     def log_params(self, *args, **kwargs):
         pass
     def log_metrics(self, *args, **kwargs):
@@ -91,7 +93,14 @@ def variants(mlflow_uri: str) -> dict[str, Any]:
     s = cells[2].source
     s = _replace(s, 'nbtrace.start_run("Elastic_net", experiment="diabetes")',
                  'mlflow.start_run(run_name="Elastic_net")')
-    s = _replace(s, "nbtrace.log_params(", "mlflow.log_params(")
+    # One MLflow call for both params, as the tutorial has it (two log_param calls would
+    # charge MLflow ~1.4 ms more a run than the tutorial pays).
+    s = _replace(
+        s,
+        'alpha = nbtrace.log_param("alpha", float(alpha))\n'
+        '            l1_ratio = nbtrace.log_param("l1_ratio", float(l1_ratio))',
+        'mlflow.log_params({"alpha": float(alpha), "l1_ratio": float(l1_ratio)})',
+    )
     s = _replace(s, "nbtrace.log_metrics(", "mlflow.log_metrics(")
     cells[2].source = s
     s = cells[3].source

@@ -762,6 +762,7 @@ def test_seeds_numpy_already_imported_and_torch_hook(tmp_path):
         rec = install_seeds({"random": 7, "numpy": 2**32 + 9, "torch": 11})
         hooks_before = sum(isinstance(f, _SeedingFinder) for f in sys.meta_path)
         import torch
+        import joblib.parallel  # the hook also waits for joblib (its tasks are reseeded)
         hooks_after = sum(isinstance(f, _SeedingFinder) for f in sys.meta_path)
         print(json.dumps({"rec": rec, "numpy": float(numpy.random.rand()),
                           "torch": torch.seeded_with, "loader_patched":

@@ -214,8 +214,11 @@ def test_artifacts_and_inputs(recorded: dict[str, Any]) -> None:
             "path": str(recorded["work"] / "data.csv"),
             "sha256": hashlib.sha256(data).hexdigest(),
             "size": len(data),
+            "mtime": files["inputs"][0]["mtime"],  # the read it declared was seen too
+            "declared": True,
+            "partial": False,
         }
-    ]
+    ]  # the artifact it logged is not an input
     assert files["artifacts"] == [
         {"name": "plot.svg", "sha256": hashlib.sha256(b"<svg/>").hexdigest(), "size": 6}
     ]

@@ -219,11 +219,20 @@ const FLOAT_MARK = '\u0000nbtrace-float:';
  * floating-point literals (`1.0`, not `1`): JavaScript has one number type, Python two, and
  * `alpha = 1` is not `alpha = 1.0` in the re-executed notebook.
  */
+/** Options of a re-execution beyond its parameters. */
+export interface IRerunOptions {
+  /** Replay N times and judge the original against the run-to-run noise. */
+  repeat?: number;
+  /** Replay with the recorded sources of the run's local modules. */
+  recordedModules?: boolean;
+}
+
 export function rerunBody(
   overrides: { [key: string]: JSONValue },
   floats: ReadonlySet<string> = new Set(),
   kernelName?: string,
-  trust?: boolean
+  trust?: boolean,
+  options: IRerunOptions = {}
 ): string {
   const marked: { [key: string]: JSONValue } = {};
   for (const [key, value] of Object.entries(overrides)) {
@@ -235,6 +244,12 @@ export function rerunBody(
   const body: { [key: string]: unknown } = { overrides: marked };
   if (kernelName) {
     body.kernel_name = kernelName;
+  }
+  if (options.repeat && options.repeat > 1) {
+    body.repeat = options.repeat;
+  }
+  if (options.recordedModules) {
+    body.recorded_modules = true;
   }
   if (trust) {
     body.trust = true;
@@ -254,11 +269,12 @@ export async function startRerun(
   overrides: { [key: string]: JSONValue },
   floats?: ReadonlySet<string>,
   kernelName?: string,
-  trust?: boolean
+  trust?: boolean,
+  options?: IRerunOptions
 ): Promise<string> {
   const answer = await requestAPI<{ job: string }>(`runs/${enc(id)}/rerun`, {
     method: 'POST',
-    body: rerunBody(overrides, floats, kernelName, trust)
+    body: rerunBody(overrides, floats, kernelName, trust, options)
   });
   return answer.job;
 }

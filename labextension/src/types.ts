@@ -14,7 +14,8 @@ export type JSONValue = JSONScalar | JSONValue[] | { [key: string]: JSONValue };
 export type RunStatus = 'running' | 'finished' | 'failed' | 'crashed';
 
 /** Verdict statuses of a re-execution. */
-export type VerdictStatus = 'reproduced' | 'within_tolerance' | 'diverged' | 'failed';
+export type VerdictStatus =
+  'reproduced' | 'within_tolerance' | 'diverged' | 'failed' | 'within_noise';
 
 /** One row of `GET runs`. */
 export interface IRunSummary {
@@ -64,6 +65,52 @@ export interface IVerdict {
   environment_diff?: { [key: string]: any } | null;
   code_matches?: boolean | null;
   error?: string | null;
+  first_divergence?: IFirstDivergence | null;
+  causes?: ICause[] | null;
+  outputs?: { seq: number; position: number; status: string }[] | null;
+  noise?: { [key: string]: INoise } | null;
+  override_without_effect?: boolean;
+  repeats?: number;
+}
+
+/** The first replayed cell whose outputs differ (`verdict.first_divergence`). */
+export interface IFirstDivergence {
+  seq: number;
+  position: number;
+  first_line: string;
+  original: string;
+  new: string;
+  /** Raster images as `data:` URLs. */
+  original_images?: string[];
+  new_images?: string[];
+}
+
+/** What differs between the original and the replay (`verdict.causes`). */
+export interface ICause {
+  kind: 'input' | 'module' | 'package' | 'env' | 'code' | 'override' | string;
+  name: string;
+  original?: JSONValue;
+  new?: JSONValue;
+  diff?: string | null;
+}
+
+/** A metric's spread over repeated replays. */
+export interface INoise {
+  min: number | null;
+  max: number | null;
+  mean: number | null;
+  std: number | null;
+  original?: number | null;
+  within?: boolean;
+}
+
+/** A data file or local module that changed since the run (`drift.inputs` / `.modules`). */
+export interface IFileDrift {
+  path: string;
+  recorded: string | null;
+  current: string | null;
+  declared?: boolean;
+  diff?: string | null;
 }
 
 /** A recorded cell. */
@@ -184,6 +231,11 @@ export interface IDrift {
   kernel_name?: string | null;
   /** False when the kernel that would re-run cannot import nbtrace. */
   nbtrace_installed?: boolean;
+  inputs?: IFileDrift[];
+  modules?: IFileDrift[];
+  parameters?: {
+    [name: string]: { overridable: boolean; reason?: string | null };
+  };
 }
 
 /** Re-execution job states. */

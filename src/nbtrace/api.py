@@ -18,15 +18,58 @@ _tracker: Tracker | None = None
 _lock = threading.Lock()
 
 
-def tracker() -> Tracker:
-    """The process's tracker, created (and the store opened) on first use."""
+def tracker(fresh: bool | None = None) -> Tracker:
+    """The process's tracker, created (and the store opened) on first use.
+
+    In a notebook kernel where ``%load_ext nbtrace`` was not run, the first call loads the
+    extension itself (cells from the history, as ``%load_ext`` records them) and says so once:
+    without it the run could not be re-executed. Generators already in use by then are left
+    unseeded and unrecorded (``fresh`` false), and the message names them.
+    """
     global _tracker
+    created = None
     if _tracker is None:
         with _lock:
             if _tracker is None:
-                _tracker = Tracker()
+                shell = _kernel_shell() if fresh is None else None
+                _tracker = Tracker(fresh=True if fresh is None and shell is None else bool(fresh))
                 atexit.register(_tracker.close)
+                created = shell
+    if created is not None:
+        _autoload(created, _tracker)
     return _tracker
+
+
+def _kernel_shell() -> Any:
+    """The running ipykernel shell, when this process is one (IPython never imported here)."""
+    import sys
+
+    ipython = sys.modules.get("IPython")
+    if ipython is None:
+        return None
+    try:
+        shell = ipython.get_ipython()
+    except Exception:  # noqa: BLE001 - a half-initialised IPython
+        return None
+    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
+
+
+def _autoload(shell: Any, t: Tracker) -> None:
+    """Load the extension for a kernel that called the API without ``%load_ext nbtrace``."""
+    from .magics import load
+
+    try:
+        load(shell)
+    except Exception as exc:  # noqa: BLE001 - then the run is recorded without its code
+        t.warn(f"nbtrace: could not record this kernel's cells ({exc}); runs here cannot be"
+               " re-executed: run %load_ext nbtrace first")
+        return
+    unseeded = ", ".join(t.unseeded) or "none"
+    t.warn(
+        "nbtrace: %load_ext nbtrace was not run: recording this kernel from here as it would."
+        f" Random generators already in use are not seeded or recorded ({unseeded}): their"
+        " draws will not replay; put %load_ext nbtrace in the first cell to fix that"
+    )
 
 
 def configure(db: str | None = None) -> Tracker:

@@ -24,6 +24,7 @@ VERBS: dict[str, str] = {
     "show": "show one run: params, metrics, cells, environment, git",
     "compare": "compare runs side by side, differences marked",
     "rerun": "re-execute a run in a fresh kernel and say whether it reproduced",
+    "drift": "what changed since a run: packages, data files, local modules, overridable params",
     "export": "export runs as JSON (lossless) or CSV",
     "import": "import runs exported as JSON (ids kept; importing twice adds nothing)",
     "sync": "upload writes spooled while the team store was unreachable",
@@ -91,6 +92,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-execute a run recorded by another user or host, or imported"
         " (its recorded code runs as you: read it with `nbtrace show RUN` first)",
     )
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="replay N times and judge the original against the run-to-run noise")
+    p.add_argument("--recorded-modules", action="store_true",
+                   help="replay with the recorded sources of the run's local modules")
+
+    p = sub.add_parser("drift", help=VERBS["drift"], description=VERBS["drift"])
+    _common(p)
+    p.add_argument("run", help="run id or unique prefix")
+    p.add_argument("--kernel", help="kernel spec name (default: the recorded one)")
 
     p = sub.add_parser("export", help=VERBS["export"], description=VERBS["export"])
     _common(p)
@@ -277,8 +287,26 @@ def cmd_show(args: argparse.Namespace) -> int:
     for a in run["artifacts"]:
         out(f"artifact: {a['name']} {a['size']} bytes sha256 {a['sha256'][:12]}")
     for i in run["inputs"]:
-        out(f"input: {i['path']} {i['size']} bytes sha256 {i['sha256'][:12]}")
+        how = "declared" if i.get("declared", True) else "read"
+        part = ", first and last MiB" if i.get("partial") else ""
+        out(f"input ({how}): {i['path']} {i['size']} bytes sha256 {i['sha256'][:12]}{part}")
+    _show_capture(run, out)
     return 0
+
+
+def _show_capture(run: dict[str, Any], out: Callable[[str], None]) -> None:
+    """The dependency and output capture of issue 10: modules, determinism, cell outputs."""
+    for m in run.get("modules") or []:
+        out(f"module: {m['path']} {m['size']} bytes sha256 {str(m['sha256'])[:12]}"
+            + ("" if m.get("stored") else " (source not stored)"))
+    det = run.get("determinism") or {}
+    env = {k: v for k, v in (det.get("env") or {}).items() if v is not None}
+    if det:
+        out("determinism: " + (", ".join(f"{k}={v}" for k, v in sorted(env.items())) or "-")
+            + "".join(f"; {k} {v}" for k, v in sorted((det.get("torch") or {}).items())))
+    for o in run.get("outputs") or []:
+        if o.get("excerpt"):
+            out(f"output of seq {o['seq']} [{o['fingerprint'][:12]}]: {_clip(o['excerpt'], 90)}")
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -349,18 +377,19 @@ def cmd_rerun(args: argparse.Namespace) -> int:
             tolerance=args.tolerance,
             timeout=args.timeout,
             progress=bar.update,
+            repeat=args.repeat,
+            recorded_modules=args.recorded_modules,
         )
         bar.close()
     if args.json:
         _emit_json({"run": result["run"], "verdict": result["verdict"]})
         return 0 if result["verdict"]["status"] != "failed" else 1
+    from .rerun.report import verdict_lines
+
     v = result["verdict"]
     print(f"new run {result['run']}: {v['status']}")
-    for k, m in (v.get("metrics") or {}).items():
-        print(
-            f"  {k}: {_fmt(m.get('original'))} -> {_fmt(m.get('new'))}"
-            f" (delta {_fmt(m.get('delta'))})"
-        )
+    for line in verdict_lines(v):
+        print(f"  {line}")
     if v.get("error"):
         print(f"  error: {one_line(v['error'], 300)}")
     print(
@@ -369,6 +398,20 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         else "  code differs from the recording"
     )
     return 0 if v["status"] != "failed" else 1
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    from .rerun.drift import drift, format_drift
+
+    d = drift(_store(args), args.run, kernel_name=args.kernel)
+    if args.json:
+        _emit_json(d)
+        return 0
+    lines = format_drift(d)
+    print("drift since the run: " + ("none" if not lines else ""))
+    for line in lines:
+        print(f"  {line}")
+    return 0
 
 
 class _Progress:
@@ -568,6 +611,7 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "show": cmd_show,
     "compare": cmd_compare,
     "rerun": cmd_rerun,
+    "drift": cmd_drift,
     "export": cmd_export,
     "import": cmd_import,
     "sync": cmd_sync,

@@ -263,7 +263,10 @@ class CellEvents:
 
     def pre_run_cell(self, info: Any) -> None:
         try:
-            api.tracker().cell_started(
+            t = api.tracker()
+            if t.capturing_outputs:
+                wrap_streams(t)
+            t.cell_started(
                 info.raw_cell, getattr(info, "cell_id", None), _current_count(self.shell, False)
             )
         except NBTraceError as exc:
@@ -295,15 +298,18 @@ def _current_count(shell: Any, stored: bool) -> int | None:
 def load(shell: Any) -> None:
     """Register magics and events; record the cells that ran before loading."""
     global _events
+    hist = list(getattr(shell.history_manager, "input_hist_raw", []) or [])
     try:
-        tracker = api.tracker()
+        # Fresh only when this is the kernel's first cell: later, random generators may
+        # already carry the user's own seeds or draws (then they are left alone).
+        tracker = api.tracker(fresh=len(hist) <= 2)
     except NBTraceError as exc:
         raise UsageError(f"nbtrace cannot start: {exc}") from None
+    tracker.extension_loaded = True
     shell.register_magics(TrackMagics)
     shell.set_custom_exc((NBTraceError,), _show_nbtrace_error)
     if _events is None:
         _events = CellEvents(shell)
-        hist = list(getattr(shell.history_manager, "input_hist_raw", []) or [])
         # input_hist_raw[0] is empty; the last entry is the cell running %load_ext now.
         earlier = [(i, src) for i, src in enumerate(hist[1:-1], start=1)]
         tracker.record_history(earlier)
@@ -312,6 +318,71 @@ def load(shell: Any) -> None:
         tracker.warn_credentials([src for _, src in earlier] + [current])
         shell.events.register("pre_run_cell", _events.pre_run_cell)
         shell.events.register("post_run_cell", _events.post_run_cell)
+        tracker.capturing_outputs = install_output_hooks(shell, tracker)
+
+
+def wrap_streams(tracker: Any) -> bool:
+    """Shadow ``write`` of ipykernel's stdout/stderr with one that also feeds the tracker.
+
+    Called at every cell's start: IPython 9 wraps ``write`` itself for the span of each cell
+    and puts back what it found, which drops a wrapper installed in an earlier cell.
+    """
+    import sys
+
+    installed = False
+    for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
+        write = getattr(stream, "write", None)
+        if write is None or not hasattr(stream, "session"):
+            continue
+        if getattr(write, "_nbtrace", False):
+            installed = True
+            continue
+
+        def hooked(text: Any, *args: Any, _write: Any = write, _name: str = name) -> Any:
+            if isinstance(text, str):
+                tracker.output_stream(_name, text)
+            return _write(text, *args)
+
+        hooked._nbtrace = True  # type: ignore[attr-defined]
+        try:
+            stream.write = hooked
+            installed = True
+        except (AttributeError, TypeError):
+            pass
+    return installed
+
+
+def install_output_hooks(shell: Any, tracker: Any) -> bool:
+    """Feed what cells display to the tracker: stream writes, display_data, execute_result.
+
+    Each hook is an append (no formatting or hashing on the user's thread). Instance
+    attributes shadow the methods, so unloading can restore them; False when the shell has
+    neither an ipykernel stream nor a display publisher (then no outputs are recorded, which
+    the verdict treats as unknown, not empty).
+    """
+    installed = wrap_streams(tracker)
+    pub = getattr(shell, "display_pub", None)
+    if pub is not None and not getattr(pub.publish, "_nbtrace", False):
+        original = pub.publish
+
+        def publish(data: Any, *args: Any, **kwargs: Any) -> Any:
+            tracker.output_data(data if isinstance(data, dict) else {})
+            return original(data, *args, **kwargs)
+
+        publish._nbtrace = True  # type: ignore[attr-defined]
+        pub.publish = publish
+        installed = True
+    hook = getattr(shell, "displayhook", None)
+    wfd = getattr(hook, "write_format_data", None)
+    if wfd is not None and not getattr(wfd, "_nbtrace", False):
+
+        def write_format_data(format_dict: Any, md_dict: Any = None) -> Any:
+            tracker.output_data(format_dict if isinstance(format_dict, dict) else {})
+            return wfd(format_dict, md_dict)
+
+        write_format_data._nbtrace = True  # type: ignore[attr-defined]
+        hook.write_format_data = write_format_data
+    return installed
 
 
 def _show_nbtrace_error(
@@ -332,4 +403,5 @@ def unload(shell: Any) -> None:
             except ValueError:
                 pass
         _events = None
+    api.tracker().stop_outputs()
     api.flush()

@@ -120,6 +120,7 @@ class Run:
     metric_seq: int = 0
     metric_keys: set[str] = field(default_factory=set)
     meter: Any = None
+    imported: str = ""
     #: The last cell that ran while this run was active raised (see :meth:`Tracker.close`).
     raised: bool = False
 
@@ -133,7 +134,11 @@ class Tracker:
         warn: Callable[[str], None] | None = None,
         kernel_name: str | None = None,
         store: Store | None = None,
+        fresh: bool = True,
     ) -> None:
+        """``fresh`` is false when nbtrace starts after user code already ran in this process
+        (a late ``%load_ext``, or the API called without it): generators already in use are
+        then neither seeded nor recorded, since their state is the user's."""
         from .capture import seeds as seeds_mod
         from .config import jupyter_data_dir, resolve_db_location
 
@@ -149,7 +154,16 @@ class Tracker:
         if self.replay and self.replay.user:
             self.user = self.replay.user
         enabled = os.environ.get("NBTRACE_SEED_RNG", "1") not in ("0", "false", "no")
-        self.seeds = seeds_mod.install_seeds(seeds_mod.seeds_from_env(), enabled=enabled)
+        self.unseeded = [] if fresh else seeds_mod.generators_in_use()
+        self.seeds = seeds_mod.install_seeds(
+            seeds_mod.seeds_from_env(), enabled=enabled, skip=self.unseeded
+        )
+        module_path = os.environ.get("NBTRACE_MODULE_PATH")
+        if self.replay is not None and module_path and os.path.isdir(module_path):
+            sys.path.insert(0, module_path)  # a replay with the recorded module sources
+        self.extension_loaded = False
+        self._warned_no_cells = False
+        self._init_capture()
         self.seq = 0
         self.cell_index = 0
         self.cell_error = False
@@ -214,10 +228,12 @@ class Tracker:
 
     def cell_started(self, source: str, cell_id: str | None, execution_count: int | None) -> None:
         """A cell is about to run (IPython's ``pre_run_cell``)."""
+        self._seal_outputs()
         self.cell_index = 0
         self.cell_error = False
         self._cell_cache.clear()
         self._record_cell(source, cell_id, execution_count)
+        self._out_seq = self.seq
         # Durable soon even if this cell never ends (a kernel killed mid-cell).
         self.writer.kick()
 
@@ -251,6 +267,10 @@ class Tracker:
             # The cell's end is the run's latest sign of life: a run whose kernel is killed
             # later reads as crashed at this time, not at its start (heartbeats are 30 s apart).
             self.writer.submit(("heartbeat", run.id, time.time()))
+        # The cell's outputs are complete here (stream writes are seen as they happen, figures
+        # are shown before post_run_cell): sealed now, a re-execution of a run that ended in the
+        # notebook's last cell can compare them while its kernel is still open.
+        self._seal_outputs()
         self.flush()
 
     def flush(self) -> bool:
@@ -259,6 +279,71 @@ class Tracker:
         return self.writer.sync()
 
     # ------------------------------------------------------------------ capture
+    def _init_capture(self) -> None:
+        """Dependency and output capture (see :mod:`nbtrace.capture.runend`)."""
+        from .capture import deps
+        from .capture.outputs import OutputRecorder
+        from .capture.runend import RunEndCapture
+
+        deps.watch_reads()
+        self.outputs = OutputRecorder()
+        self.capturing_outputs = False
+        self._out_seq: int | None = None
+        self.runend = RunEndCapture(
+            blob=self._blob,
+            submit_op=self.writer_submit,
+            source=self._source,
+            kick=lambda: self.writer.kick(),
+            background=_background,
+            excluder=self._excluder,
+            packages=lambda: self._kernel_cache.get("packages") or {},
+        )
+
+    def writer_submit(self, op: tuple) -> None:
+        """Queue one op for the store (from any thread)."""
+        self.writer.submit(op)
+
+    def _source(self, sha: str, text: str) -> None:
+        if sha not in self._emitted:
+            self._emitted.add(sha)
+            self.writer.submit(("source", sha, text))
+
+    def _excluder(self) -> Any:
+        from .capture import deps
+
+        loc = self.location if not self.location.startswith(("postgres", "nbtrace+")) else ""
+        files = [loc, loc + "-wal", loc + "-shm", loc + "-journal", loc + ".lock",
+                 self._notebook_path() or ""]
+        return deps.Excluder(extra_files=files)
+
+    def output_stream(self, name: str, text: str) -> None:
+        """Text the running cell wrote to ``name`` (stdout/stderr), from the adapter's hook."""
+        if self._out_seq is not None:
+            self.outputs.stream(name, text)
+
+    def output_data(self, bundle: Any) -> None:
+        """A display bundle the running cell published, from the adapter's hook."""
+        if self._out_seq is not None:
+            self.outputs.data(bundle)
+
+    def stop_outputs(self) -> None:
+        """The extension is unloaded: seal the running cell's outputs, record no more."""
+        self._seal_outputs()
+        self.capturing_outputs = False
+
+    def _seal_outputs(self) -> None:
+        """Write the finished cell's output record (only when the adapter feeds outputs)."""
+        seq, self._out_seq = self._out_seq, None
+        if seq is None or not self.capturing_outputs:
+            self.outputs.pieces.clear()
+            return
+        fingerprint, excerpt, data, images = self.outputs.seal()
+        for image in images.values():
+            self._blob("image", image)  # keyed as every blob: stable_hash(["image", image])
+        self.writer.submit(
+            ("output", self.kernel_id, seq, fingerprint, excerpt, json.dumps(data))
+        )
+
     def _ensure_kernel(self) -> None:
         if self._kernel_written:
             return
@@ -327,9 +412,9 @@ class Tracker:
             kc["nmods"] = nmods
             # Stored once per distinct set, like the environment: ~700 bytes a run otherwise
             # (a third of a run of the 330-run notebook). The run row holds a reference.
-            kc["imported"] = IMPORTED_REF + self._blob(
-                "imported", env.imported_modules(kc["packages"])
-            )
+            mods = env.imported_modules(kc["packages"])
+            kc["imported"] = IMPORTED_REF + self._blob("imported", mods)
+            kc["imported_json"] = json.dumps(mods, sort_keys=True)  # what run end compares to
         if "nb" not in cc:
             path = self._notebook_path()
             cells = nb.notebook_cell_hashes(path) if path else []
@@ -380,6 +465,13 @@ class Tracker:
             return run
         self._ensure_kernel()
         row = self._capture_start()
+        run.imported = self._kernel_cache.get("imported_json", "")
+        if self.seq == 0 and not self._warned_no_cells:
+            self._warned_no_cells = True
+            self.warn(
+                f"nbtrace: run {name!r} records no code (this process is not a notebook kernel"
+                " with %load_ext nbtrace), so it cannot be re-executed"
+            )
         now = time.time()
         row.update(
             id=run_id,
@@ -428,6 +520,7 @@ class Tracker:
         self.writer.submit(
             ("run_end", run.id, status, time.time(), self.seq, json.dumps(resources))
         )
+        self.runend.run_ended(run.id, self.seq, run.imported)
         # Written by the background writer, not here: a transaction on the user's thread per
         # run would be most of the cost of runs started in a loop (330 runs in one cell: ~1 ms
         # each, more when a WAL checkpoint has to fsync). A run that lasted a while is written
@@ -578,12 +671,20 @@ class Tracker:
         problem = artifact_name_problem(name)
         if problem:
             raise UsageError(f"{problem}: {one_line(name, 80)!r}")
-        if run.ghost:
-            from .capture.hashing import sha256_file
+        from .capture import deps
 
-            sha, size = sha256_file(str(p))
-            return {"name": name, "sha256": sha, "size": size}
-        staged, sha, size = _stage_copy(p)
+        resolved = str(p.resolve())
+        known = deps.was_read(resolved)  # an artifact the run wrote is not its input
+        try:
+            if run.ghost:
+                from .capture.hashing import sha256_file
+
+                sha, size = sha256_file(str(p))
+                return {"name": name, "sha256": sha, "size": size}
+            staged, sha, size = _stage_copy(p)
+        finally:
+            if not known:
+                deps.forget_read(resolved)
         self.writer.submit(("artifact_file", run.id, name, sha, size, staged))
         return {"name": name, "sha256": sha, "size": size}
 
@@ -636,6 +737,8 @@ class Tracker:
                 self.end_run("failed" if self.active.raised else "finished")
             except NBTraceError:
                 pass
+        self._seal_outputs()
+        self.runend.join()
         self.writer.close()
 
 
@@ -721,6 +824,9 @@ def _background(fn: Callable[[], None]) -> None:
 
 
 def _work(jobs: Any) -> None:
+    from .capture.deps import own_thread
+
+    own_thread()  # what the capture worker reads (files it hashes) is not the run's input
     while True:
         fn = jobs.get()
         try:

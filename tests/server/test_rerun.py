@@ -109,7 +109,7 @@ async def test_deterministic_run_is_reproduced(jp_fetch: Any, recorded: dict[str
     assert v["status"] == "reproduced", json.dumps(v)
     assert v["code_matches"] is True and v["error"] is None
     assert v["metrics"]["score"] == {"original": 5.1, "new": 5.1, "delta": 0.0,
-                                     "status": "reproduced"}
+                                     "status": "reproduced", "series": "reproduced"}
     assert v["metrics"]["nanm"]["original"] == "NaN" and v["metrics"]["nanm"]["new"] == "NaN"
     assert v["environment_diff"]["differs"] is False
 

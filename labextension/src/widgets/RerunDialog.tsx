@@ -79,6 +79,18 @@ function DriftView(props: { drift: IDrift }): JSX.Element {
   for (const p of pk.removed ?? []) {
     items.push(`${p.name} ${p.recorded ?? ''} removed`);
   }
+  for (const [kind, files] of [
+    ['Data file', drift.inputs ?? []],
+    ['Module', drift.modules ?? []]
+  ] as const) {
+    for (const f of files) {
+      items.push(
+        f.current === null
+          ? `${kind} ${f.path} is missing`
+          : `${kind} ${f.path} changed since the run`
+      );
+    }
+  }
   const missing =
     drift.nbtrace_installed === false ? (
       <div className="nbtrace-error">
@@ -191,6 +203,8 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
   const [jobId, setJobId] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [starting, setStarting] = useState(false);
+  const [repeatText, setRepeatText] = useState('1');
+  const [recordedModules, setRecordedModules] = useState(false);
   const [trustRequest, setTrustRequest] = useState<ITrustRequest | null>(null);
   const drift = useAsync(() => getDrift(run.id), [run.id]);
   const first = useRef<HTMLInputElement>(null);
@@ -254,13 +268,23 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
       problems[name] = (e as Error).message;
     }
   }
-  const valid = Object.keys(problems).length === 0;
+  const blocked = drift.value?.parameters ?? {};
+  for (const name of Object.keys(overrides)) {
+    if (blocked[name] && !blocked[name].overridable) {
+      problems[name] = `is not overridable: ${blocked[name].reason ?? ''}`;
+    }
+  }
+  const repeat = Number(repeatText);
+  const repeatValid = Number.isInteger(repeat) && repeat >= 1 && repeat <= 20;
+  const valid = Object.keys(problems).length === 0 && repeatValid;
 
   const start = async (trust = false) => {
     setStarting(true);
     setError(null);
     try {
-      setJobId(await startRerun(run.id, overrides, floats, undefined, trust));
+      setJobId(
+        await startRerun(run.id, overrides, floats, undefined, trust, { repeat, recordedModules })
+      );
       setTrustRequest(null);
     } catch (e) {
       if (!trust && needsTrust(e)) {
@@ -307,6 +331,7 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
         {names.map((name, k) => {
           const inputId = `${id}-p-${k}`;
           const edited = name in overrides;
+          const fixed = blocked[name] && !blocked[name].overridable;
           return (
             <div
               key={name}
@@ -319,6 +344,8 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
                 className="jp-mod-styled"
                 value={texts[name]}
                 spellCheck={false}
+                readOnly={!!fixed}
+                title={fixed ? `not overridable: ${blocked[name].reason ?? ''}` : undefined}
                 aria-invalid={problems[name] ? true : undefined}
                 aria-describedby={problems[name] ? `${inputId}-err` : undefined}
                 onChange={e => {
@@ -334,9 +361,37 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
                   {name} {problems[name]}
                 </span>
               )}
+              {fixed && !problems[name] && (
+                <span className="nbtrace-muted nbtrace-Rerun-fixed">
+                  not overridable: {blocked[name].reason ?? ''}
+                </span>
+              )}
             </div>
           );
         })}
+      </fieldset>
+      <fieldset className="nbtrace-Rerun-options" disabled={!!jobId}>
+        <legend>Replay</legend>
+        <label>
+          <input
+            type="checkbox"
+            checked={recordedModules}
+            onChange={e => setRecordedModules(e.currentTarget.checked)}
+          />{' '}
+          Use recorded modules
+        </label>
+        <label htmlFor={`${id}-repeat`}>Repeat</label>
+        <input
+          id={`${id}-repeat`}
+          className="jp-mod-styled nbtrace-Rerun-repeat"
+          type="number"
+          min={1}
+          max={20}
+          value={repeatText}
+          aria-invalid={repeatValid ? undefined : true}
+          onChange={e => setRepeatText(e.currentTarget.value)}
+        />
+        {!repeatValid && <span className="nbtrace-error">Repeat takes 1 to 20</span>}
       </fieldset>
       <section className="nbtrace-Rerun-drift" aria-label="Environment drift">
         <h3>Environment</h3>

@@ -13,6 +13,17 @@ wraps the loader another finder found, and removes itself once both are seeded.
 
 A user's own ``np.random.seed(...)`` or ``default_rng(...)`` still wins: this only fixes the
 state that unseeded code would otherwise take from the operating system.
+
+Randomness the global seeds miss (issue 10): an unseeded ``np.random.default_rng()`` takes its
+entropy from ``numpy.random.bit_generator.randbits``, which is replaced by a generator derived
+from the numpy seed (so the n-th unseeded generator of a replay equals the original's n-th).
+Worker processes (joblib/loky, as in ``RandomizedSearchCV(n_jobs=-1)``) start with fresh
+entropy and take tasks in whatever order they are free: each task joblib dispatches is wrapped
+so that, in a child process, it reseeds ``random``, NumPy's global generator and unseeded
+generators from the root seed and the task's dispatch number before it runs. Dispatch order is
+the order of the task iterator, so it is the same in a replay whichever worker gets the task.
+Child Python processes also get a fixed ``PYTHONHASHSEED`` (set in the kernel's environment
+when unset), so set and dict orders in workers repeat.
 """
 
 from __future__ import annotations
@@ -31,7 +42,9 @@ from typing import Any
 SEED_KEYS = ("random", "numpy", "torch")
 
 # The module whose first import triggers seeding, per generator.
-_HOOKED_MODULES = {"numpy.random": "numpy", "torch": "torch"}
+_HOOKED_MODULES = {"numpy.random": "numpy", "torch": "torch", "joblib.parallel": "joblib"}
+#: The seed key each hooked library draws from (joblib tasks derive from the numpy seed).
+_SEED_OF = {"numpy": "numpy", "torch": "torch", "joblib": "numpy"}
 
 
 def seeding_enabled() -> bool:
@@ -62,16 +75,92 @@ def seeds_from_env() -> dict[str, int] | None:
     return seeds or None
 
 
+class DerivedBits:
+    """Stands in for ``secrets.randbits`` in NumPy: unseeded generators draw from a sequence
+    fixed by a seed instead of the operating system's entropy."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed ^ 0x6E62747261636521)
+        self._lock = threading.Lock()
+
+    def __call__(self, k: int) -> int:
+        with self._lock:
+            return self._rng.getrandbits(k)
+
+
 def _seed_numpy(module: ModuleType, seed: int) -> None:
     # ``module`` is numpy.random; its package-level ``seed`` seeds the legacy global RandomState.
     module.seed(seed % 2**32)
+    bitgen = sys.modules.get("numpy.random.bit_generator")
+    if bitgen is not None and hasattr(bitgen, "randbits"):
+        bitgen.randbits = DerivedBits(seed)
+
+
+def derive(seed: int, n: int) -> int:
+    """The n-th seed derived from ``seed`` (32 bits, stable across processes and versions)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"nbtrace:{seed}:{n}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+class SeededCall:
+    """A joblib task that reseeds the child process's generators before it runs.
+
+    Pickled to the worker with the task (so the child needs no start-up hook). In the process
+    that created it (sequential or threading backends) it changes nothing: the parent's
+    generators are the user's.
+    """
+
+    def __init__(self, func: Any, seed: int, parent_pid: int) -> None:
+        self.func = func
+        self.seed = seed
+        self.parent_pid = parent_pid
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if os.getpid() != self.parent_pid:
+            random.seed(self.seed)
+            np_random = sys.modules.get("numpy.random")
+            if np_random is not None:
+                with contextlib.suppress(Exception):
+                    _seed_numpy(np_random, self.seed)
+        return self.func(*args, **kwargs)
+
+
+#: The joblib patch's state: the root seed and the dispatch counter of this process.
+_joblib_state: dict[str, Any] = {"seed": None, "count": 0}
+
+
+def _seed_joblib(module: ModuleType, seed: int) -> None:
+    # ``module`` is joblib.parallel: wrap every task of every BatchedCalls as it is built.
+    _joblib_state.update(seed=seed, count=0)
+    cls = getattr(module, "BatchedCalls", None)
+    if cls is None or getattr(cls, "_nbtrace_seeded", False):
+        return
+    original = cls.__init__
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        root = _joblib_state["seed"]
+        if root is None:
+            return
+        pid = os.getpid()
+        items = []
+        for func, fargs, fkwargs in self.items:
+            n = _joblib_state["count"]
+            _joblib_state["count"] = n + 1
+            items.append((SeededCall(func, derive(root, n), pid), fargs, fkwargs))
+        self.items = items
+
+    cls.__init__ = __init__
+    cls._nbtrace_seeded = True
 
 
 def _seed_torch(module: ModuleType, seed: int) -> None:
     module.manual_seed(seed)
 
 
-_SEEDERS = {"numpy": _seed_numpy, "torch": _seed_torch}
+_SEEDERS = {"numpy": _seed_numpy, "torch": _seed_torch, "joblib": _seed_joblib}
 
 
 class _SeedingFinder:
@@ -82,7 +171,9 @@ class _SeedingFinder:
     """
 
     def __init__(self, seeds: Mapping[str, int]) -> None:
-        self._pending = {m: lib for m, lib in _HOOKED_MODULES.items() if lib in seeds}
+        self._pending = {
+            m: lib for m, lib in _HOOKED_MODULES.items() if _SEED_OF[lib] in seeds
+        }
         self._seeds = dict(seeds)
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -98,7 +189,7 @@ class _SeedingFinder:
         if lib is not None:
             # An odd numpy/torch (a stub, a broken build) must not break the user's import.
             with contextlib.suppress(Exception):
-                _SEEDERS[lib](module, self._seeds[lib])
+                _SEEDERS[lib](module, self._seeds[_SEED_OF[lib]])
         if self.done:
             uninstall_hook(self)
 
@@ -172,7 +263,21 @@ def uninstall_hook(finder: _SeedingFinder | None = None) -> None:
                     pass
 
 
-def install_seeds(seeds: Mapping[str, int] | None = None, enabled: bool = True) -> dict[str, int]:
+def generators_in_use() -> list[str]:
+    """Generators whose library is already imported (and ``random``, always): for a late
+    start, where their state may be the user's own seed or already drawn from."""
+    used = ["random"]
+    for module_name, lib in _HOOKED_MODULES.items():
+        if module_name in sys.modules and _SEED_OF[lib] not in used:
+            used.append(_SEED_OF[lib])
+    return used
+
+
+def install_seeds(
+    seeds: Mapping[str, int] | None = None,
+    enabled: bool = True,
+    skip: Sequence[str] = (),
+) -> dict[str, int]:
     """Seed ``random`` now, NumPy and torch now or at their first import; return the seeds.
 
     ``seeds`` are recorded ones to reuse (a replay); a generator missing from them gets a fresh
@@ -180,15 +285,23 @@ def install_seeds(seeds: Mapping[str, int] | None = None, enabled: bool = True) 
     Returns the dict to record, e.g. ``{"random": 123, "numpy": 123, "torch": 123}``, or ``{}``
     when ``enabled`` is false or ``NBTRACE_SEED_RNG=0``. Calling again replaces the previous
     hook. Never imports NumPy or torch.
+
+    ``skip`` names generators not to touch (and not to record): those already in use when
+    nbtrace started late, whose state may be the user's own seed or already drawn from.
     """
     uninstall_hook()
+    _joblib_state["seed"] = None
     if not enabled or not seeding_enabled():
         return {}
     given = dict(seeds or {})
     fresh = int.from_bytes(os.urandom(4), "big")
-    chosen = {k: int(given[k]) if k in given else fresh for k in SEED_KEYS}
-
-    random.seed(chosen["random"])
+    chosen = {k: int(given[k]) if k in given else fresh for k in SEED_KEYS if k not in skip}
+    if "numpy" in chosen:
+        # Child processes (loky workers) get a fixed hash seed, recorded as a determinism
+        # setting and given back to the replay kernel.
+        os.environ.setdefault("PYTHONHASHSEED", str(chosen["numpy"] % 2**32))
+    if "random" in chosen:
+        random.seed(chosen["random"])
     finder = _SeedingFinder(chosen)
     for module_name in list(_HOOKED_MODULES):
         module = sys.modules.get(module_name)

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import NBTraceError, NotFoundError, StoreError, one_line
+from ..errors import NBTraceError, NotFoundError, StoreError, UsageError, one_line
 from ..store.base import Store
 from .replay import PathRefusedError, Replay, RerunCancelledError, plan_replay
 from .verdict import DEFAULT_TOLERANCE, make_verdict
@@ -49,6 +49,8 @@ def rerun_run(
     cancel: threading.Event | None = None,
     job_id: str | None = None,
     kernel_spec_manager: Any = None,
+    repeat: int = 1,
+    recorded_modules: bool = False,
 ) -> dict[str, Any]:
     """Re-execute run ``ref``; returns ``{"run": new id or None, "verdict", "notebook"}``.
 
@@ -57,12 +59,59 @@ def rerun_run(
     :class:`RerunCancelledError` is raised). ``root_dir`` confines the run's folder (the
     server's root); ``user`` and ``job_id`` are recorded with the new run; the server passes its
     ``kernel_spec_manager``. Errors in the user's code are not raised: they give a ``failed``
-    verdict naming the cell.
+    verdict naming the cell. ``repeat`` replays N times (N new runs) and adds the run-to-run
+    ``noise`` (:mod:`.noise`); ``recorded_modules`` replays with the recorded sources of the
+    run's local modules.
     """
+    from .noise import add_noise
+
+    if not isinstance(repeat, int) or isinstance(repeat, bool) or not 1 <= repeat <= MAX_REPEAT:
+        raise UsageError(f"repeat must be an integer from 1 to {MAX_REPEAT}")
+    results = []
+    for k in range(repeat):
+        def step(done: int, total: int, _k: int = k) -> None:
+            if progress is not None:
+                progress(_k * total + done, repeat * total)
+
+        results.append(_replay_once(
+            store, ref, overrides, kernel_name, tolerance, timeout, step, root_dir, user,
+            cancel, job_id, kernel_spec_manager, recorded_modules,
+        ))
+        if results[-1]["run"] is None:
+            break
+    first = results[0]
+    if repeat > 1:
+        verdicts = [r["verdict"] for r in results]
+        replays = [r["new"] for r in results if r["new"] is not None]
+        verdict = dict(first["verdict"])
+        order = ("reproduced", "within_tolerance", "diverged", "failed")
+        verdict["status"] = max((v["status"] for v in verdicts), key=order.index)
+        if verdict["status"] != "failed" and replays:
+            original = store.get_run(first["verdict"]["source_run"])
+            verdict = add_noise(verdict, original, replays, verdicts)
+        if first["run"] is not None:
+            store.set_verdict(first["run"], stored_verdict(verdict))
+        first = {**first, "verdict": verdict}
+    return {"run": first["run"], "verdict": first["verdict"], "notebook": first["notebook"]}
+
+
+#: Most replays one ``--repeat`` may ask for.
+MAX_REPEAT = 20
+
+
+def _replay_once(
+    store: Store, ref: str, overrides: Mapping[str, Any] | None, kernel_name: str | None,
+    tolerance: float | None, timeout: float | None,
+    progress: Callable[[int, int], None] | None, root_dir: str | None, user: str | None,
+    cancel: threading.Event | None, job_id: str | None, kernel_spec_manager: Any,
+    recorded_modules: bool,
+) -> dict[str, Any]:
+    """One replay and its verdict (see :func:`rerun_run`); also returns the new run object."""
     from .execute import execute
 
     plan = plan_replay(store, ref, overrides, kernel_name, root_dir, user, job_id,
-                       kernel_spec_manager=kernel_spec_manager)
+                       kernel_spec_manager=kernel_spec_manager,
+                       recorded_modules=recorded_modules)
     try:
         outcome = execute(
             plan.notebook, plan.kernel_name, plan.cwd, plan.kernel_env(), timeout, progress,
@@ -75,15 +124,17 @@ def rerun_run(
             f"the {plan.kernel_name} kernel could not run the replay:"
             f" {type(exc).__name__}: {one_line(exc, 200)}"
         ) from None
+    finally:
+        plan.cleanup()
 
     new = _read_run(store, plan.new_run_id)
     notebook_json = _notebook_json(outcome.notebook)
     if outcome.cancelled:
         if new is not None:
             _mark_failed(store, new)
-            verdict = make_verdict(plan.run, new, _shas(plan), tolerance, plan.overrides,
-                                   error="cancelled before the replay finished")
-            store.set_verdict(new["id"], verdict)
+            verdict = _verdict(store, plan, new, tolerance,
+                               error="cancelled before the replay finished")
+            store.set_verdict(new["id"], stored_verdict(verdict))
             _keep_notebook(store, new["id"], notebook_json)
         raise RerunCancelledError("the re-execution was cancelled")
 
@@ -102,17 +153,55 @@ def rerun_run(
             _mark_failed(store, new)
     elif new is not None and new.get("status") == "running":
         _mark_failed(store, new)  # the kernel went away without ending it
-    verdict = make_verdict(plan.run, new, _shas(plan), tolerance, plan.overrides,
-                           error=error, failed_cell=failed_cell)
+    verdict = _verdict(store, plan, new, tolerance, error=error, failed_cell=failed_cell)
     verdict["seconds"] = round(outcome.seconds, 3)
     if new is not None:
-        store.set_verdict(new["id"], verdict)
+        if verdict.get("override_without_effect"):
+            _drop_false_claims(store, new["id"], plan.overrides, plan.run.get("params") or {})
+        store.set_verdict(new["id"], stored_verdict(verdict))
         _keep_notebook(store, new["id"], notebook_json)
     return {
         "run": new["id"] if new is not None else None,
         "verdict": verdict,
         "notebook": json.loads(notebook_json),
+        "new": new,
     }
+
+
+def stored_verdict(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """The verdict as kept with the new run: without the divergent cell's images.
+
+    Why: every listing reads each re-execution's verdict (for its status); images there would
+    make a listing of many re-executions read megabytes. The job's answer (dialog, CLI) keeps
+    them; both runs' outputs keep the images' hashes.
+    """
+    out = dict(verdict)
+    fd = out.get("first_divergence")
+    if fd:
+        out["first_divergence"] = {**fd, "original_images": [], "new_images": []}
+    return out
+
+
+def _verdict(store: Store, plan: Replay, new: dict[str, Any] | None, tolerance: float | None,
+             error: str | None = None,
+             failed_cell: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The verdict of one replay, with both runs read whole (series, outputs, modules)."""
+    original = store.get_run(plan.run["id"], series=True)
+    return make_verdict(original, new, _shas(plan), tolerance, plan.overrides, error=error,
+                        failed_cell=failed_cell, ignored=plan.ignored, image=store.image,
+                        source=store.source)
+
+
+def _drop_false_claims(store: Store, run_id: str, overrides: Mapping[str, Any],
+                       params: Mapping[str, Any]) -> None:
+    """An override that changed nothing: the new run must not claim its value was used.
+
+    The parameter is removed from the new run and a tag says what was asked for.
+    """
+    names = sorted(k for k in overrides if k in params and params[k] != overrides[k])
+    asked = ", ".join(f"{k}={json.dumps(overrides[k], default=str)}" for k in names)
+    store.apply([("param_delete", run_id, k) for k in names]
+                + [("tag", run_id, "nbtrace.override_without_effect", asked)])
 
 
 def _shas(plan: Replay) -> list[str]:
@@ -123,7 +212,7 @@ def _read_run(store: Store, run_id: str) -> dict[str, Any] | None:
     """The new run, or None when the replay never started it (retrying a locked store)."""
     for attempt in range(3):
         try:
-            return store.get_run(run_id)
+            return store.get_run(run_id, series=True)
         except NotFoundError:
             return None
         except StoreError:

@@ -113,17 +113,72 @@ def environment_drift(recorded_env: Mapping[str, Any], current: Mapping[str, Any
 
 
 def drift(
-    store: Store, ref: str, kernel_name: str | None = None, kernel_spec_manager: Any = None
+    store: Store, ref: str, kernel_name: str | None = None, kernel_spec_manager: Any = None,
+    root_dir: str | None = None,
 ) -> dict[str, Any]:
     """What differs between run ``ref``'s recorded environment and the kernel that would re-run
-    it (``kernel_name``, else the one :func:`rerun_run` would pick)."""
+    it (``kernel_name``, else the one :func:`rerun_run` would pick). ``root_dir`` (the server's
+    root) limits which files' contents may appear in module diffs."""
     run = store.get_run(ref)
     name, spec = resolve_kernel(run, kernel_name, kernel_spec_manager)
     exe = spec_executable(list(spec.argv))
     if not exe:
         raise UsageError(f"the kernel {name!r} has no command to inspect")
     current = probe_interpreter(exe, getattr(spec, "env", None) or {})
-    return environment_drift(run.get("environment") or {}, current, name)
+    out = environment_drift(run.get("environment") or {}, current, name)
+    out.update(files_drift(store, run, root_dir))
+    out["differs"] = bool(out["differs"] or out["inputs"] or out["modules"])
+    return out
+
+
+def files_drift(store: Store, run: Mapping[str, Any],
+                root_dir: str | None = None) -> dict[str, Any]:
+    """Data files and local modules that changed or went missing since the run, and which
+    parameters an override can change (for the dialog).
+
+    ``inputs`` / ``modules``: ``[{"path", "recorded", "current", "declared"?, "diff"?}]``, with
+    ``current`` None for a file that is gone. Files are hashed as the kernel hashes them (big
+    ones partially, so a recorded path naming a huge file costs 2 MiB of reading). Why the
+    ``root_dir`` check: a run may come from an import, and its recorded module paths could name
+    any file the server can read; through the server, a diff shows only files below its root.
+    """
+    from ..capture.deps import MAX_SOURCE, file_fingerprint
+    from .causes import source_diff
+    from .overrides import overridability
+    from .replay import is_within
+
+    inputs = []
+    for item in run.get("inputs") or []:
+        now = file_fingerprint(item["path"])
+        cur = now["sha256"] if now else None
+        if cur != item.get("sha256"):
+            inputs.append({"path": item["path"], "recorded": item.get("sha256"), "current": cur,
+                           "declared": bool(item.get("declared"))})
+    modules = []
+    for m in run.get("modules") or []:
+        now = file_fingerprint(m["path"])
+        cur = now["sha256"] if now else None
+        if cur != m.get("sha256"):
+            entry: dict[str, Any] = {"path": m["path"], "recorded": m.get("sha256"),
+                                     "current": cur}
+            readable = root_dir is None or is_within(m["path"], root_dir)
+            if cur is not None and m.get("stored") and readable and now["size"] <= MAX_SOURCE:
+                try:
+                    with open(m["path"], encoding="utf-8") as f:
+                        entry["diff"] = source_diff(store.source(m["sha256"]), f.read(),
+                                                    m["path"])
+                except (OSError, UnicodeDecodeError):
+                    pass
+            modules.append(entry)
+    pos = run.get("position") or {}
+    last = pos.get("last_seq")
+    cells = [c for c in run.get("cells") or [] if last is None or c["seq"] <= last]
+    return {"inputs": inputs, "modules": modules,
+            "parameters": overridability(cells, run.get("params") or {})}
+
+
+def _short(f: Mapping[str, Any]) -> str:
+    return str(f.get("recorded"))[:12]
 
 
 def format_drift(d: Mapping[str, Any], limit: int = 20) -> list[str]:
@@ -142,6 +197,17 @@ def format_drift(d: Mapping[str, Any], limit: int = 20) -> list[str]:
     lines.extend(items[:limit])
     if len(items) > limit:
         lines.append(f"... and {len(items) - limit} more package differences")
+    for kind in ("inputs", "modules"):
+        for f in d.get(kind) or []:
+            what = "data file" if kind == "inputs" else "module"
+            if f.get("current") is None:
+                lines.append(f"{what} {f['path']} is missing (recorded sha {_short(f)})")
+            else:
+                lines.append(f"{what} {f['path']} changed: sha {_short(f)} → "
+                             f"{str(f['current'])[:12]}")
+    for name, p in sorted((d.get("parameters") or {}).items()):
+        if not p.get("overridable"):
+            lines.append(f"parameter {name} is not overridable: {p.get('reason')}")
     if d.get("nbtrace_installed") is False:
         lines.append(f"nbtrace is not installed for kernel {d.get('kernel_name')}")
     return lines

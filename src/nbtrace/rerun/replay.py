@@ -30,7 +30,7 @@ from ..store.base import Store
 #: started from a notebook, a CLI started inside a replay): the plan sets its own.
 _SCRUBBED = (
     "NBTRACE_REPLAY", "NBTRACE_SEEDS", "NBTRACE_NOTEBOOK", "NBTRACE_KERNEL_NAME", "NBTRACE_DB",
-    "JPY_SESSION_NAME",
+    "JPY_SESSION_NAME", "NBTRACE_MODULE_PATH", "NBTRACE_MODULE_MAP",
 )
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_OVERRIDE_CHARS = 65_536
@@ -62,6 +62,16 @@ class Replay:
     env: dict[str, str]
     new_run_id: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    #: 1-based positions of cells whose outputs are not compared (ignore-output tags).
+    ignored: list[int] = field(default_factory=list)
+    #: The temporary folder of recorded module sources (``--recorded-modules``), to remove.
+    module_dir: str | None = None
+
+    def cleanup(self) -> None:
+        """Remove what the plan created on disk (the recorded modules' folder)."""
+        if self.module_dir:
+            shutil.rmtree(self.module_dir, ignore_errors=True)
+            self.module_dir = None
 
     def kernel_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The replay kernel's full environment: ``base`` (os.environ) scrubbed, plus ours."""
@@ -330,9 +340,16 @@ def plan_replay(
     user: str | None = None,
     job_id: str | None = None,
     kernel_spec_manager: Any = None,
+    recorded_modules: bool = False,
 ) -> Replay:
-    """Check a re-execution request and compute everything it needs, without running it."""
+    """Check a re-execution request and compute everything it needs, without running it.
+
+    Overrides the code cannot consume are refused (:mod:`.overrides`); ``recorded_modules``
+    replays with the recorded sources of the run's local modules (:mod:`.setup`).
+    """
     from ..tracker import new_id
+    from .overrides import check_overrides
+    from .setup import apply_tags
 
     run = store.get_run(ref)
     if run.get("status") == "running":
@@ -347,6 +364,11 @@ def plan_replay(
         clean = {**inherited, **clean}
     cwd = working_dir(run, root_dir)  # first: a refused folder is refused whatever else
     nb, seqs, target_seq, target_index = build_notebook(run)
+    check_overrides([{"seq": q, "source": c.source} for q, c in zip(seqs, nb.cells)], clean)
+    nb_file = (run.get("notebook") or {}).get("path")
+    if nb_file and not os.path.isabs(nb_file) and root_dir:
+        nb_file = os.path.join(root_dir, nb_file)
+    ignored = apply_tags(nb, run, nb_file)
     name, spec = resolve_kernel(run, kernel_name, kernel_spec_manager)
     nb.metadata["kernelspec"] = {
         "name": name,
@@ -363,16 +385,7 @@ def plan_replay(
         "job": job_id,
         "run_id": new_run_id,
     }
-    seeds = (run.get("environment") or {}).get("seeds") or {}
-    env = {
-        "NBTRACE_DB": store_location(store),
-        "NBTRACE_REPLAY": json.dumps(plan),
-        "NBTRACE_SEEDS": json.dumps(seeds),
-        "NBTRACE_KERNEL_NAME": name,
-    }
-    nb_path = (run.get("notebook") or {}).get("path")
-    if nb_path:
-        env["NBTRACE_NOTEBOOK"] = nb_path
+    env, module_dir = _replay_env(store, run, plan, name, recorded_modules)
     return Replay(
         run=run,
         notebook=nb,
@@ -384,4 +397,30 @@ def plan_replay(
         env=env,
         new_run_id=new_run_id,
         overrides=clean,
+        ignored=ignored,
+        module_dir=module_dir,
     )
+
+
+def _replay_env(store: Store, run: Mapping[str, Any], plan: Mapping[str, Any], kernel: str,
+                recorded_modules: bool) -> tuple[dict[str, str], str | None]:
+    """The replay kernel's own environment variables, and the recorded modules' folder."""
+    from .setup import determinism_env, write_recorded_modules
+
+    seeds = (run.get("environment") or {}).get("seeds") or {}
+    env = {
+        **determinism_env(run),
+        "NBTRACE_DB": store_location(store),
+        "NBTRACE_REPLAY": json.dumps(plan),
+        "NBTRACE_SEEDS": json.dumps(seeds),
+        "NBTRACE_KERNEL_NAME": kernel,
+    }
+    nb_path = (run.get("notebook") or {}).get("path")
+    if nb_path:
+        env["NBTRACE_NOTEBOOK"] = nb_path
+    module_dir = None
+    if recorded_modules:
+        module_dir, mapping = write_recorded_modules(store, run)
+        env["NBTRACE_MODULE_PATH"] = module_dir
+        env["NBTRACE_MODULE_MAP"] = json.dumps(mapping)
+    return env, module_dir

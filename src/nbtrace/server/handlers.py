@@ -325,7 +325,7 @@ class DriftHandler(NBTraceHandler):
         kernel = self.get_query_argument("kernel_name", None) or None
         ksm = self.jobs.kernel_spec_manager
         self.send(await self.call(drift, self.store, run_id, kernel_name=kernel,
-                                  kernel_spec_manager=ksm))
+                                  kernel_spec_manager=ksm, root_dir=self.jobs.root_dir))
 
 
 class RerunHandler(NBTraceHandler):
@@ -343,7 +343,7 @@ class RerunHandler(NBTraceHandler):
         )
         if not allowed:
             raise HTTPError(403, "%s", "re-executing a run starts a kernel, which you may not do")
-        body = self.json_body({"overrides", "kernel_name", "trust"})
+        body = self.json_body({"overrides", "kernel_name", "trust", "repeat", "recorded_modules"})
         trust = body.get("trust", False)
         if not isinstance(trust, bool):
             raise HTTPError(400, "%s", "trust must be true or false")
@@ -353,12 +353,28 @@ class RerunHandler(NBTraceHandler):
         kernel = body.get("kernel_name")
         if kernel is not None and (not isinstance(kernel, str) or not kernel.strip()):
             raise HTTPError(400, "%s", "kernel_name must be a non-empty string")
+        options = rerun_options(body)
         user = jupyter_user_name(self.current_user)
-        job = await self.guard(self.jobs.submit(run_id, overrides, kernel, user, trust=trust))
+        job = await self.guard(
+            self.jobs.submit(run_id, overrides, kernel, user, trust=trust, **options)
+        )
         url = self.request.path.rsplit("/runs/", 1)[0] + f"/jobs/{job.id}"
         self.set_header("Location", url)
         view = await self.jobs.get(job.id)
         self.send({"job": job.id, **view}, status=202)
+
+
+def rerun_options(body: dict[str, Any]) -> dict[str, Any]:
+    """``repeat`` (1-20) and ``recorded_modules`` (bool) of a rerun request, checked."""
+    from ..rerun import MAX_REPEAT
+
+    repeat = body.get("repeat", 1)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+        raise HTTPError(400, "%s", f"repeat must be an integer from 1 to {MAX_REPEAT}")
+    recorded = body.get("recorded_modules", False)
+    if not isinstance(recorded, bool):
+        raise HTTPError(400, "%s", "recorded_modules must be true or false")
+    return {"repeat": repeat, "recorded_modules": recorded}
 
 
 # ----------------------------------------------------------------------------- jobs

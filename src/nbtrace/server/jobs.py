@@ -51,6 +51,8 @@ class Job:
     owner: str | None
     overrides: dict[str, Any]
     kernel_name: str | None
+    repeat: int = 1
+    recorded_modules: bool = False
     state: str = "queued"
     done: int = 0
     total: int = 0
@@ -76,6 +78,8 @@ class Job:
                 "request": {
                     "overrides": self.overrides,
                     "kernel_name": self.kernel_name,
+                    "repeat": self.repeat,
+                    "recorded_modules": self.recorded_modules,
                     "server": {"host": socket.gethostname(), "pid": os.getpid()},
                 },
                 "owner": self.owner,
@@ -171,6 +175,8 @@ class JobManager:
         kernel_name: str | None,
         owner: str | None,
         trust: bool = False,
+        repeat: int = 1,
+        recorded_modules: bool = False,
     ) -> Job:
         """Validate a request (raising NBTraceError at once), then queue it.
 
@@ -184,17 +190,21 @@ class JobManager:
         plan = await asyncio.to_thread(
             plan_replay, self.store, ref, overrides, kernel_name, self.root_dir, owner,
             kernel_spec_manager=self.kernel_spec_manager,
+            recorded_modules=recorded_modules,
         )
         await asyncio.to_thread(
             require_trust, self.store, plan.run["id"], trust, owner, '"trust": true'
         )
+        plan.cleanup()
         job = Job(
             id=secrets.token_hex(8),
             source_run=plan.run["id"],
             owner=owner,
             overrides=plan.overrides,
             kernel_name=kernel_name,
-            total=len(plan.notebook.cells),
+            total=len(plan.notebook.cells) * repeat,
+            repeat=repeat,
+            recorded_modules=recorded_modules,
         )
         self._live[job.id] = job
         await self._save(job)
@@ -285,6 +295,8 @@ class JobManager:
                 cancel=job.cancel,
                 job_id=job.id,
                 kernel_spec_manager=self.kernel_spec_manager,
+                repeat=job.repeat,
+                recorded_modules=job.recorded_modules,
                 name=f"nbtrace-job-{job.id}",
             )
         except RerunCancelledError:

@@ -25,6 +25,7 @@ Op shapes (first element names the op):
 in chunks; the copy is deleted once written
 ``("input", run_id, path, sha256, size)``
 ``("run_end", run_id, status, ended_at, last_seq, resources_json)``
+``("capture", ...)``, ``("output", ...)``, ``("param_delete", ...)``: see :mod:`.capture_sql`
 ``("import_mark", run_id, imported_at, user, host)``  the run came from ``nbtrace import``
 """
 
@@ -144,6 +145,15 @@ class Store(ABC):
     @abstractmethod
     def list_jobs(self, states: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Job rows, newest first, optionally only those in ``states``."""
+
+    # --- what cells displayed and the modules they imported (issue 10) ---------------------------
+    def image(self, sha256: str) -> dict[str, Any] | None:
+        """``{"mime", "b64"}`` of an image a cell displayed, when it was kept."""
+        return None
+
+    def source(self, sha256: str) -> str | None:
+        """A stored source text (a cell's or a local module's) by its sha256."""
+        return None
 
     @abstractmethod
     def close(self) -> None:

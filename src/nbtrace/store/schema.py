@@ -182,7 +182,33 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         ],
     ),
     (
-        "0005_store_compact",
+        # What a run depended on and what its cells showed (issue 10): one row per run pointing
+        # at content-addressed blobs (local modules, data files read, determinism settings),
+        # the imported modules taken at the run's end, and one row per executed cell with its
+        # output fingerprint. New tables rather than new ``runs`` columns: the runs row stays
+        # as it is written by a loop's batch (no UPDATE per run), and export/import can name
+        # the new parts as new keys.
+        "0005_verdict",
+        [
+            """CREATE TABLE IF NOT EXISTS run_capture (
+                run_id TEXT PRIMARY KEY,
+                modules_hash TEXT,
+                inputs_hash TEXT,
+                determinism_hash TEXT,
+                imported TEXT
+            )""",
+            """CREATE TABLE IF NOT EXISTS cell_outputs (
+                kernel_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                fingerprint TEXT NOT NULL,
+                excerpt TEXT,
+                data TEXT NOT NULL,
+                PRIMARY KEY (kernel_id, seq)
+            )""",
+        ],
+    ),
+    (
+        "0006_store_compact",
         # SQLite only (PostgreSQL has no rowid): the tables keyed by (run_id, key[, seq]) become
         # WITHOUT ROWID, so each row lives once, in its primary-key b-tree, instead of in the
         # table and again in the primary key's index. Why: a metric insert writes one b-tree

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import AmbiguousIdError, ConflictError, NotFoundError, UsageError, one_line
 from ..jsonutil import decode_float, encode_float, param_from_json
+from . import capture_sql as cs
 from . import query as q
 from .base import Op, Store
 
@@ -429,6 +430,15 @@ class SQLStore(Store):
             rows,
         )
 
+    def _op_capture(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cs.op_capture(cur, rows)
+
+    def _op_output(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cs.op_output(cur, rows)
+
+    def _op_param_delete(self, cur: "_Cursor", rows: list[tuple]) -> None:
+        cs.op_param_delete(cur, rows)
+
     def _op_run_update(self, cur: "_Cursor", rows: list[tuple]) -> None:
         for run_id, fields in rows:
             bad = set(fields) - set(RUN_COLUMNS) or {"id"} & set(fields)
@@ -720,6 +730,7 @@ class SQLStore(Store):
                 "SELECT path, sha256, size FROM inputs WHERE run_id = ? ORDER BY path", (run_id,)
             )
             run["inputs"] = [{"path": p, "sha256": s, "size": z} for p, s, z in cur.fetchall()]
+            cs.add_to_run(cur, row, run)
             if series:
                 run["series"] = self._series(cur, run_id, None)
             run["children"] = self._children(cur, run_id)
@@ -878,6 +889,16 @@ class SQLStore(Store):
                     self._op_tag(cur, [(run_id, key, str(value))])
         return self.get_run(run_id)
 
+    def image(self, sha256: str) -> dict[str, Any] | None:
+        with self._cur() as cur:
+            return cs.image_data(cur, sha256)
+
+    def source(self, sha256: str) -> str | None:
+        with self._cur() as cur:
+            cur.execute("SELECT source FROM sources WHERE sha256 = ?", (sha256,))
+            r = cur.fetchone()
+        return r[0] if r else None
+
     def set_verdict(self, run_id: str, verdict: dict[str, Any]) -> None:
         from ..jsonutil import dumps
 
@@ -898,7 +919,7 @@ class SQLStore(Store):
                     )
             for table in (
                 "params", "metrics", "latest_metrics", "tags", "artifacts", "inputs",
-                "imported_runs",
+                "imported_runs", "run_capture",
             ):
                 cur.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             cur.execute("DELETE FROM runs WHERE id = ?", (run_id,))
@@ -993,6 +1014,7 @@ class SQLStore(Store):
             if row["packages_hash"]
             else []
         )
+        cs.export_part(cur, row, doc)
         return doc
 
     def import_run(self, doc: dict[str, Any]) -> bool:
@@ -1007,6 +1029,7 @@ class SQLStore(Store):
                 return False
             known_cells = self._known_cells(cur, row.get("kernel_id"))
         ops = _import_ops(doc, row, known_cells)
+        ops += cs.import_ops(doc, run_id, row.get("kernel_id"))
         self.apply(ops)
         return True
 
@@ -1233,6 +1256,9 @@ _APPLY_ORDER = (
     "artifact",
     "artifact_file",
     "input",
+    "capture",
+    "output",
+    "param_delete",
     "run_update",
     "heartbeat",
     "run_end",

@@ -5,6 +5,7 @@ import React from 'react';
 
 import { formatTime, formatValue } from '../../format';
 import type { IRun, IVerdict } from '../../types';
+import { VerdictExplanation } from '../VerdictView';
 import { Section, VerdictBadge } from './common';
 
 /** Metric deltas of a verdict. */
@@ -42,6 +43,7 @@ export function VerdictDetails(props: { verdict: IVerdict }): JSX.Element {
           </tbody>
         </table>
       )}
+      <VerdictExplanation verdict={verdict} />
     </div>
   );
 }

@@ -92,7 +92,9 @@ export function VerdictBadge(props: { status: string | null | undefined }): JSX.
   if (!status) {
     return null;
   }
-  const known = ['reproduced', 'within_tolerance', 'diverged', 'failed'].includes(status);
+  const known = ['reproduced', 'within_tolerance', 'diverged', 'failed', 'within_noise'].includes(
+    status
+  );
   return (
     <span className={`nbtrace-verdict nbtrace-verdict-${known ? status : 'other'}`}>{status}</span>
   );
