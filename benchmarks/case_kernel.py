@@ -257,8 +257,8 @@ def _metric_cases(cfg: Any, sides: dict[str, Side]) -> list[Row]:
             "per call, durable (in-cell + share of the time until durable)",
             nbtrace=[sum(r["res"]) / len(r["res"]) + r["durable"] / n_calls for r in n],
             mlflow=mlf_calls,
-            target="≤ 10 µs and ≥ 300x faster than MLflow",
-            target_value=10e-6,
+            target="≤ 3 µs and ≥ 300x faster than MLflow",
+            target_value=3e-6,
         ),
     ]
 
@@ -291,7 +291,7 @@ def _param_cases(cfg: Any, sides: dict[str, Side]) -> list[Row]:
         Row("2 params", "log_param(key, value), per call", nbtrace=flat(one["nbtrace"]),
             mlflow=flat(one["mlflow"])),
         Row("2 params", "log_params(10 params), per call", nbtrace=flat(ten["nbtrace"]),
-            mlflow=flat(ten["mlflow"])),
+            mlflow=flat(ten["mlflow"]), target="≤ 15 µs", target_value=15e-6),
     ]
 
 
@@ -386,10 +386,14 @@ def run_fresh(cfg: Any) -> list[Row]:
         folder, nb = make_worktree(tmp)
         nbt_env = kernel_env(tmp, NBTRACE_DB=str(tmp / "nbtrace.db"), NBTRACE_NOTEBOOK=str(nb))
         mlf_env = kernel_env(tmp)
-        uri = f"sqlite:///{tmp / 'mlflow.db'}"
 
-        def nbtrace_kernel() -> dict[str, float]:
-            k = Kernel(nbt_env, folder)
+        fresh = iter(range(10_000))
+
+        def nbtrace_kernel(new: bool = False) -> dict[str, float]:
+            env = dict(nbt_env)
+            if new:  # a store that does not exist yet: the schema is created by %load_ext
+                env["NBTRACE_DB"] = str(tmp / f"new-{next(fresh)}.db")
+            k = Kernel(env, folder)
             try:
                 k.run(IMPORTS)
                 k.run(
@@ -406,6 +410,7 @@ def run_fresh(cfg: Any) -> list[Row]:
                 k.close()
 
         def mlflow_kernel() -> dict[str, float]:
+            uri = f"sqlite:///{tmp / f'mlflow-{next(fresh)}.db'}"  # a new store, as nbtrace's
             k = Kernel(mlf_env, folder)
             try:
                 k.run(IMPORTS)
@@ -425,8 +430,9 @@ def run_fresh(cfg: Any) -> list[Row]:
                 k.close()
 
         log(f"case 3 (first run) and 6 (%load_ext): {reps} fresh kernels per system")
-        res = alternate(reps, 1, {"nbtrace": nbtrace_kernel, "mlflow": mlflow_kernel})
-    n, m = res["nbtrace"], res["mlflow"]
+        res = alternate(reps, 1, {"nbtrace": nbtrace_kernel, "mlflow": mlflow_kernel,
+                                  "new": lambda: nbtrace_kernel(new=True)})
+    n, m, new = res["nbtrace"], res["mlflow"], res["new"]
     return [
         Row(
             "3 run start+end",
@@ -464,13 +470,20 @@ def run_fresh(cfg: Any) -> list[Row]:
             "%load_ext nbtrace incl. its cell-end flush vs import mlflow",
             nbtrace=[r["load"] + r["load_end"] for r in n],
             mlflow=[r["import"] for r in m],
+        ),
+        Row(
+            "6 load",
+            "%load_ext nbtrace on a new store (schema created) incl. its cell-end flush"
+            " vs import mlflow",
+            nbtrace=[r["load"] + r["load_end"] for r in new],
+            mlflow=[r["import"] for r in m],
             target="≤ 100 ms",
             target_value=0.100,
         ),
         Row(
             "6 load",
-            "… vs import mlflow + set_tracking_uri + set_experiment (existing store)",
-            nbtrace=[r["load"] + r["load_end"] for r in n],
+            "… vs import mlflow + set_tracking_uri + set_experiment (new store each)",
+            nbtrace=[r["load"] + r["load_end"] for r in new],
             mlflow=[r["import"] + r["connect"] for r in m],
         ),
     ]

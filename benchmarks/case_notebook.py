@@ -156,7 +156,7 @@ def execute(nb: Any, folder: Path, env: dict[str, str]) -> dict[str, float]:
 
 
 def run(cfg: Any) -> tuple[list[Row], str]:
-    reps = 2 if cfg.quick else 3
+    reps = 2 if cfg.quick else 5
     with tempdir("notebook-") as tmp:
         folder, nb_path = make_worktree(tmp, NOTEBOOK)
         ndb = tmp / "nbtrace.db"
@@ -187,7 +187,21 @@ def run(cfg: Any) -> tuple[list[Row], str]:
     base_total = median([r["total"] for r in u])
     base_cells = median([r["cells"] for r in u])
     base_loop = median([r["loop"] for r in u])
+    # Each tracked execution against the untracked one of the same round (they alternate), so
+    # that a burst of load on this shared machine weighs on both sides of one comparison.
+    paired_total = [100 * (a["total"] - b["total"]) / b["total"] for a, b in zip(n, u)]
+    paired_cells = [100 * (a["cells"] - b["cells"]) / b["cells"] for a, b in zip(n, u)]
+    every = ", ".join(f"{x:.1f} %" for x in paired_total)
+    every_cells = ", ".join(f"{x:.1f} %" for x in paired_cells)
     rows = [
+        Row("5 notebook", f"tracking overhead, worst of the {len(n)} executions, % of the"
+            " untracked execution of the same round (whole wall time, kernel start included)",
+            unit="%", nbtrace=[max(paired_total)], target="≤ 3 % in every execution",
+            target_value=3.0, note=f"every execution: {every}"),
+        Row("5 notebook", f"tracking overhead, worst of the {len(n)} executions, % of the"
+            " untracked cells' time of the same round", unit="%",
+            nbtrace=[max(paired_cells)], target="≤ 3 % in every execution", target_value=3.0,
+            note=f"every execution: {every_cells}"),
         Row("5 notebook", "whole execution (kernel start included), untracked",
             nbtrace=[r["total"] for r in u]),
         Row("5 notebook", "whole execution, tracked", nbtrace=[r["total"] for r in n],
@@ -204,8 +218,7 @@ def run(cfg: Any) -> tuple[list[Row], str]:
             mlflow=[100 * (r["total"] - base_total) / base_total for r in m]),
         Row("5 notebook", "tracking overhead, % of the untracked cells' time", unit="%",
             nbtrace=[100 * (r["cells"] - base_cells) / base_cells for r in n],
-            mlflow=[100 * (r["cells"] - base_cells) / base_cells for r in m],
-            target="≤ 5 %", target_value=5.0),
+            mlflow=[100 * (r["cells"] - base_cells) / base_cells for r in m]),
         Row("5 notebook", "tracking overhead per run (330-run cell)",
             nbtrace=[(r["loop"] - base_loop) / RUNS for r in n],
             mlflow=[(r["loop"] - base_loop) / RUNS for r in m]),
@@ -226,7 +239,7 @@ def run(cfg: Any) -> tuple[list[Row], str]:
         Row("7 store size", "marginal size per additional run of the unchanged notebook",
             unit="B", nbtrace=[(b - a) / RUNS for a, b in zip(ns, ns[1:])],
             mlflow=[(b - a) / RUNS for a, b in zip(ms, ms[1:])],
-            target="≤ 10 KB", target_value=10 * 1024),
+            target="≤ 2 KB", target_value=2 * 1024),
     ]
     return rows, breakdown
 

@@ -75,6 +75,8 @@ class Row:
     target: str = ""
     target_value: float | None = None
     note: str = ""
+    #: The target's "≥ Nx faster than MLflow" part: the MLflow/nbtrace ratio it needs.
+    min_ratio: float | None = None
 
     @property
     def ratio(self) -> float | None:
@@ -89,6 +91,8 @@ class Row:
     def met(self) -> bool | None:
         if self.target_value is None or not self.nbtrace:
             return None
+        if self.min_ratio is not None and (self.ratio or 0) < self.min_ratio:
+            return False
         return median(self.nbtrace) <= self.target_value
 
     def to_json(self) -> dict[str, Any]:
@@ -101,6 +105,7 @@ class Row:
             "target": self.target,
             "target_value": self.target_value,
             "note": self.note,
+            "min_ratio": self.min_ratio,
         }
 
     @classmethod

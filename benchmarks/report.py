@@ -18,6 +18,7 @@ CASE_TITLES = {
     "6 load": "6. `%load_ext nbtrace` in a fresh kernel vs `import mlflow`",
     "7 store size": "7. Store size per run (330 runs of one notebook)",
     "pg": "PostgreSQL (team store) — both systems on the same throwaway cluster",
+    "9 startup": "9. First start and a large store: import, CLI, opening 100,000 runs",
 }
 
 HOW = {
@@ -33,7 +34,10 @@ HOW = {
     "4 listing": "Stores filled directly (nbtrace: `store.apply` ops; MLflow: bulk insert through"
     " its own SQLAlchemy models in one transaction). REST: `jupyter server` with the nbtrace"
     " extension on a loopback port, token auth, keep-alive HTTP client. The same filter for both:"
-    " `metrics.mse < 2500 and params.model = 'enet'` (about a third of the runs match).",
+    " `metrics.mse < 3000 and params.model = 'enet'` (about a sixth of the runs match). Then"
+    " nbtrace's store grows to 100,000 runs while MLflow's stays at 10,000 (issue 16's"
+    " comparison: nbtrace over 10x the runs); a filtered REST `total` is then bounded"
+    " (`total_exact` false), see openapi.yaml.",
     "5 notebook": "The notebook's cells executed under nbclient in a fresh kernel per"
     " repetition, three variants alternating: untracked (`nbtrace.` calls replaced by no-ops),"
     " nbtrace, MLflow (`mlflow.` calls: `start_run(run_name=…)`, `log_params`, `log_metrics`;"
@@ -122,12 +126,13 @@ def _targets(rows: Sequence[Row]) -> str:
         if r.target_value is None:
             continue
         any_target = True
-        status = "met" if r.met else "**missed**"
+        ok = r.target_value is not None and median(r.nbtrace) <= r.target_value
+        status = "met" if ok else "**missed**"
         lines.append(f"| {r.target} | {r.label} | {fmt(median(r.nbtrace), r.unit)} | {status} |")
         if r.mlflow and "x faster" in r.target:
-            ratio = r.ratio or 0
+            ratio, need = r.ratio or 0, r.min_ratio or 300
             lines.append(
-                f"| ≥ 300x faster than MLflow | {r.label} | ratio {ratio:,.0f}x |"
-                f" {'met' if ratio >= 300 else '**missed**'} |"
+                f"| ≥ {need:,.0f}x faster than MLflow | {r.label} | ratio {ratio:,.1f}x |"
+                f" {'met' if ratio >= need else '**missed**'} |"
             )
     return "\n".join(lines) + "\n" if any_target else ""

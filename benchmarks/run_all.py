@@ -18,6 +18,7 @@ Cases (see each ``case_*.py`` for what exactly is timed):
   listing   4 listing/filtering 1,000 and 10,000 runs: REST, nbtrace.runs(), mlflow.search_runs
   notebook  5 the 330-run ElasticNet notebook untracked / nbtrace / MLflow, 7 store size per run
   postgres  log_metric, run start+end, filtered listing on PostgreSQL (both systems)
+  startup   9 import nbtrace, `nbtrace runs` CLI start, opening a 100,000-run store
   sidebar   8 the JupyterLab sidebar (benchmarks/sidebar.py, when present)
 """
 
@@ -38,7 +39,7 @@ ROOT = HERE.parent
 VENV = HERE / ".work" / "venv"
 # What the cases need besides nbtrace and requirements.txt (MLflow, psycopg).
 EXTRA = ["jupyterlab", "nbclient", "ipykernel", "scikit-learn", "pandas", "pytest"]
-CASES = ("warm", "fresh", "listing", "notebook", "postgres", "sidebar")
+CASES = ("warm", "fresh", "listing", "notebook", "postgres", "startup", "sidebar")
 
 
 def venv_python() -> Path:
@@ -129,9 +130,45 @@ def run_case(name: str, cfg: Config) -> tuple[list, str]:
         import case_postgres
 
         return case_postgres.run(cfg)
+    if name == "startup":
+        import case_startup
+
+        return case_startup.run(cfg)
     if name == "sidebar":
         return run_sidebar(cfg)
     raise SystemExit(f"unknown case {name!r} (known: {', '.join(CASES)})")
+
+
+def source_case(case: str, label: str) -> str:
+    """Which run_all case measured a row (rows carry their table's name, not their case's)."""
+    if case == "pg":
+        return "postgres"
+    if case == "9 startup":
+        return "startup"
+    if case == "4 listing":
+        return "listing"
+    if case in ("5 notebook", "7 store size"):
+        return "notebook"
+    if case == "6 load" or (case == "3 run start+end" and "first run" in label):
+        return "fresh"
+    return "warm"
+
+
+def _merged(path: Path, names: list[str], rows: list, texts: dict, errors: dict,
+            loads: dict) -> tuple[list, dict, dict, dict]:
+    """This run's cases, and the last run's figures for every other case."""
+    from harness import Row
+
+    old = json.loads(path.read_text())
+    kept = [Row.from_json(r) for r in old.get("rows", [])
+            if source_case(r["case"], r["label"]) not in names]
+    others = lambda d: {k: v for k, v in d.items() if k not in names}  # noqa: E731
+    return (
+        kept + rows,
+        {**others(old.get("texts", {})), **texts},
+        {**others(old.get("errors", {})), **errors},
+        {**{k: tuple(v) for k, v in others(old.get("loads", {})).items()}, **loads},
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -140,6 +177,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--only", help=f"comma-separated cases among {', '.join(CASES)}")
     ap.add_argument("--write", action="store_true", help="write RESULTS.md even with --only")
     ap.add_argument("--output", default=str(HERE / "RESULTS.md"))
+    ap.add_argument(
+        "--merge", action="store_true",
+        help="with --only: keep the other cases' figures from the last run"
+        " (benchmarks/.work/results.json) and rewrite RESULTS.md with all of them",
+    )
     args = ap.parse_args(argv)
 
     if not in_bench_venv():
@@ -185,17 +227,20 @@ def main(argv: list[str]) -> int:
     elapsed = time.time() - t_start
     work = HERE / ".work"
     work.mkdir(exist_ok=True)
+    if args.merge and (work / "results.json").exists():
+        rows, texts, errors, loads = _merged(work / "results.json", names, rows, texts, errors,
+                                             loads)
     (work / "results.json").write_text(
         json.dumps({"rows": [r.to_json() for r in rows], "texts": texts, "errors": errors,
                     "loads": loads},
                    indent=1)
     )
-    if args.only and not args.write:
+    if args.only and not (args.write or args.merge):
         log(f"done in {elapsed:.0f} s (RESULTS.md not rewritten: --only without --write)")
         return 1 if errors else 0
     cmd = "python benchmarks/run_all.py" + (" --quick" if args.quick else "")
     if args.only:
-        cmd += f" --only {args.only}"
+        cmd += f" --only {args.only}" + (" --merge" if args.merge else "")
     Path(args.output).write_text(render(rows, texts, errors, loads, machine(), cmd, elapsed))
     log(f"done in {elapsed:.0f} s; wrote {args.output}")
     return 1 if errors else 0

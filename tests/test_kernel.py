@@ -23,7 +23,8 @@ SECRET_TOKEN = "tok-SECRET-9f8e7d"
 SECRET_PW = "s3cretpw-1234"
 
 CELLS = [
-    "x0 = 1  # before nbtrace",
+    # numpy imported before the run (nbtrace itself no longer imports it through sqlite-utils)
+    "import numpy\nx0 = 1  # before nbtrace",
     "%load_ext nbtrace",
     "%log_param alpha=0.5 l1_ratio = 1.0 label='enet'",
     "%track_run first --experiment exp1 --tag model=enet --tag owner=ana",

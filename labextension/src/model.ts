@@ -119,6 +119,14 @@ export class RunsModel {
     return this._total;
   }
 
+  /**
+   * False when more than `total` runs match: the server counts a filtered listing only up to a
+   * bound past the requested page, and the bound grows as pages further down are loaded.
+   */
+  get totalExact(): boolean {
+    return this._totalExact;
+  }
+
   /** True while the first page of a new query is loading. */
   get loading(): boolean {
     return this._loading;
@@ -379,6 +387,7 @@ export class RunsModel {
         }
         this._pages.set(page, answer.runs ?? []);
         this._total = typeof answer.total === 'number' ? answer.total : (answer.runs ?? []).length;
+        this._totalExact = answer.total_exact !== false;
         this._filterError = null;
         this._error = null;
         this._refreshSelected(answer.runs ?? []);
@@ -448,6 +457,7 @@ export class RunsModel {
   private _filterError: string | null = null;
   private _error: NbtraceError | null = null;
   private _total: number | null = null;
+  private _totalExact = true;
   private _loading = true;
   private _columns: ColumnKey[] = [];
   private _pages = new Map<number, IRunSummary[]>();

@@ -43,6 +43,8 @@ export interface IRunSummary {
 export interface IRunsPage {
   runs: IRunSummary[];
   total: number;
+  /** False when `total` is a lower bound: more than `total` runs match (a large filtered store). */
+  total_exact?: boolean;
 }
 
 /** A metric point. */

@@ -239,8 +239,7 @@ def log_param(key: str, value: Any) -> Any:
 def log_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Log several parameters; returns them (with overrides applied when re-executing)."""
     _mapping(params, "log_params")
-    t = tracker()
-    return {k: t.log_param(k, v) for k, v in params.items()}
+    return tracker().log_params(params)
 
 
 def log_metric(key: str, value: Any, step: int | None = None, timestamp: int | None = None) -> None:
@@ -371,7 +370,7 @@ def runs(filter: str | None = None, sort: str | None = None, limit: int | None =
     """
     t = tracker()
     t.flush()
-    rows, _ = t.store.list_runs(filter=filter, sort=sort, limit=limit)
+    rows, _ = t.store.list_runs(filter=filter, sort=sort, limit=limit, count="bounded")
     flat = [flatten(r) for r in rows]
     try:
         import pandas as pd

@@ -59,3 +59,15 @@ def heartbeat_timeout() -> float:
 def heartbeat_interval() -> float:
     """Seconds between heartbeats of an active run (a quarter of the timeout, at most 30)."""
     return min(30.0, heartbeat_timeout() / 4)
+
+
+def busy_timeout() -> float:
+    """Seconds a SQLite writer waits for another's lock (``NBTRACE_BUSY_TIMEOUT``, default 15).
+
+    A kernel's own thread never waits this long (see :mod:`nbtrace.writer`); its background
+    writer warns once a lock has been held this long.
+    """
+    try:
+        return max(0.05, float(os.environ.get("NBTRACE_BUSY_TIMEOUT", "15")))
+    except ValueError:
+        return 15.0

@@ -40,6 +40,17 @@ class StoreError(NBTraceError):
     http_status = 503
 
 
+class BadDataError(StoreError):
+    """The store refused a value itself (out of range, too big, a constraint), not its state.
+
+    Why apart: a kernel's writer retries a batch the store could not take *now* (locked,
+    read-only, full, unreachable), but retrying a batch that holds such a value fails forever;
+    the writer instead isolates the op that causes it (see :mod:`nbtrace.writer`).
+    """
+
+    http_status = 400
+
+
 class ConflictError(NBTraceError):
     """The request conflicts with the current state (e.g. deleting a running run)."""
 

@@ -92,5 +92,8 @@ def param_number(value: Any) -> float | None:
     value = to_plain(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    f = float(value)
+    try:
+        f = float(value)
+    except OverflowError:  # an int beyond any float: recorded, but not comparable as a number
+        return None
     return f if not math.isnan(f) else None

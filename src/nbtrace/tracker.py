@@ -39,6 +39,17 @@ def new_id() -> str:
     return secrets.token_hex(6)
 
 
+#: Prefix of a run's ``imported`` column that names a blob (``blobs.hash``) instead of holding
+#: the JSON itself (see :func:`nbtrace.store.sql.imported_of`).
+IMPORTED_REF = "blob:"
+
+#: JSON text of a str, as ``json.dumps(s, ensure_ascii=False)`` writes it (the C encoder).
+_json_str = getattr(json.encoder, "c_encode_basestring", None) or json.encoder.encode_basestring
+
+#: Largest |step| accepted: a step is stored as a signed 64-bit integer by both engines; a
+#: larger one must fail at the call, not in the writer, where it blocked every later write.
+_STEP_MAX = 2**62
+
 #: A run that lasted at least this long is written as soon as it ends (see :meth:`end_run`).
 KICK_AFTER_S = 0.1
 
@@ -147,7 +158,7 @@ class Tracker:
         (a late ``%load_ext``, or the API called without it): generators already in use are
         then neither seeded nor recorded, since their state is the user's."""
         from .capture import seeds as seeds_mod
-        from .config import is_postgres_url, jupyter_data_dir, resolve_db_location
+        from .config import jupyter_data_dir, resolve_db_location
 
         self.location = resolve_db_location(location)
         self.warn = warn or _default_warn
@@ -187,9 +198,8 @@ class Tracker:
         self._kernel_cache: dict[str, Any] = {}
         self._git_pending: list[_GitCapture] = []
         self._executed: list[str] = []  # sha256 of each executed cell, to find the notebook
-        spool = (
-            None if not is_postgres_url(self.location) else jupyter_data_dir() / "nbtrace" / "spool"
-        )
+        # Both engines spool: a SQLite file can be read-only, locked or on a full disk too.
+        spool = jupyter_data_dir() / "nbtrace" / "spool"
         self.writer = Writer(
             self.store,
             self.warn,
@@ -200,8 +210,9 @@ class Tracker:
         self._last_heartbeat = 0.0
         self._check_store()
         self.writer.start(tick=self._heartbeat)
-        if spool is not None:
-            self._sync_spool(spool)
+        if spool.is_dir() and any(spool.glob("*.jsonl")):
+            # Off the user's thread: uploading waits for the store's lock.
+            _background(lambda: self._sync_spool(spool))
 
     def _check_store(self) -> None:
         """Warn once at start when the store's file fails its (daily) integrity check."""
@@ -424,7 +435,11 @@ class Tracker:
         nmods = len(sys.modules)
         if kc.get("nmods") != nmods:
             kc["nmods"] = nmods
-            kc["imported"] = json.dumps(env.imported_modules(kc["packages"]), sort_keys=True)
+            # Stored once per distinct set, like the environment: ~700 bytes a run otherwise
+            # (a third of a run of the 330-run notebook). The run row holds a reference.
+            mods = env.imported_modules(kc["packages"])
+            kc["imported"] = IMPORTED_REF + self._blob("imported", mods)
+            kc["imported_json"] = json.dumps(mods, sort_keys=True)  # what run end compares to
         if "nb" not in cc:
             path = self._notebook_path()
             cells = nb.notebook_cell_hashes(path) if path else []
@@ -507,7 +522,7 @@ class Tracker:
 
         self._ensure_kernel()
         row = self._capture_start()
-        run.imported = row["imported"]
+        run.imported = self._kernel_cache.get("imported_json", "")
         if self.seq == 0 and not self._warned_no_cells:
             self._warned_no_cells = True
             self.warn(
@@ -629,9 +644,17 @@ class Tracker:
     def log_param(self, key: str, value: Any) -> Any:
         """Log a parameter; returns the value to use (the override when re-executing)."""
         check_name("param", key)
-        has, over = self.override(key)
-        if has:
-            value = over
+        if self.replay is not None:
+            has, over = self.override(key)
+            if has:
+                value = over
+        t = type(value)
+        if t is float or t is int or t is bool or t is str:
+            run = self.active
+            if run is not None and not run.ghost and (t is not str or len(value) <= MAX_VALUE):
+                # The hot path of log_params in a loop: no numpy check, JSON without json.dumps.
+                self._submit_param(run, key, value)
+                return value
         value = to_plain(value)
         if isinstance(value, str) and len(value) > MAX_VALUE:
             raise UsageError(
@@ -643,9 +666,57 @@ class Tracker:
             self._submit_param(self.active, key, value)
         return value
 
+    def log_params(self, params: Any) -> dict[str, Any]:
+        """:meth:`log_param` for each item; the common case (an active run, names seen
+        before, str/int/float/bool values, no re-execution) without a call per item."""
+        run = self.active
+        known = _valid_names.get(MAX_NAME)
+        if run is None or run.ghost or self.replay is not None or known is None:
+            return {k: self.log_param(k, v) for k, v in params.items()}
+        out: dict[str, Any] = {}
+        submit = self._submit_param
+        for k, v in params.items():
+            t = type(v)
+            if type(k) is str and k in known and (
+                t is float or t is int or t is bool or (t is str and len(v) <= MAX_VALUE)
+            ):
+                submit(run, k, v)
+                out[k] = v
+            else:
+                out[k] = self.log_param(k, v)
+        return out
+
     def _submit_param(self, run: Run, key: str, value: Any) -> None:
         run.param_keys.add(key)
-        as_json = param_to_json(value)
+        t = type(value)
+        # What param_to_json and param_number give, spelled out for the common types (json
+        # writes a float or an int with its repr; a str needs only its quoting).
+        if t is str:
+            if len(value) <= MAX_VALUE:
+                self.writer.pending.append(
+                    ("param", run.id, key, _json_str(value), None, value)
+                )
+                return
+        elif t is float:
+            if value - value == 0.0:
+                as_json = float.__repr__(value)
+                self.writer.pending.append(("param", run.id, key, as_json, value, as_json))
+                return
+        elif t is int:
+            if -(2**53) <= value <= 2**53:
+                as_json = int.__repr__(value)
+                self.writer.pending.append(
+                    ("param", run.id, key, as_json, float(value), as_json)
+                )
+                return
+        elif t is bool:
+            as_json = "true" if value else "false"
+            self.writer.pending.append(("param", run.id, key, as_json, None, as_json))
+            return
+        try:
+            as_json = param_to_json(value)
+        except ValueError:  # an int of more than 4,300 digits: even its repr refuses
+            raise UsageError(f"param {key!r} is too large to record") from None
         text = value if isinstance(value, str) else as_json
         if len(text) > MAX_VALUE:
             raise UsageError(f"param {key!r} is too large to record ({len(text)} characters)")
@@ -662,7 +733,7 @@ class Tracker:
             run.metric_keys.add(key)
         if type(value) is not float:
             value = _metric_value(key, value)
-        if step is not None and type(step) is not int:
+        if step is not None and (type(step) is not int or not -_STEP_MAX <= step <= _STEP_MAX):
             step = _step(step)
         if run.ghost:
             return
@@ -977,6 +1048,8 @@ def _metric_value(key: str, value: Any) -> float:
         raise UsageError(f"metric {key!r} must be a number, not {type(value).__name__}")
     try:
         v = float(to_plain(value))
+    except OverflowError:
+        raise UsageError(f"metric {key!r} is too large for a float") from None
     except (TypeError, ValueError):
         raise UsageError(
             f"metric {key!r} must be a number, not {one_line(type(value).__name__, 40)}"
@@ -992,8 +1065,8 @@ def _step(step: Any) -> int:
         if not math.isfinite(step) or step != int(step):
             raise UsageError(f"step must be an integer, not {step!r}")
     step = int(step)
-    if abs(step) > 2**62:
-        raise UsageError("step is out of range")
+    if abs(step) > _STEP_MAX:
+        raise UsageError(f"step must be between -2**62 and 2**62, not {one_line(step, 40)}")
     return step
 
 

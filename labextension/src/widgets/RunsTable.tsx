@@ -199,7 +199,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
         className="nbtrace-RunsTable"
         style={{ width: tableWidth }}
         aria-label={props.label ?? 'Runs'}
-        aria-rowcount={count + headerRows}
+        aria-rowcount={model.totalExact ? count + headerRows : -1}
       >
         <colgroup>
           <col style={{ width: 30 }} />

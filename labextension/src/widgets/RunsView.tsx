@@ -130,7 +130,9 @@ export function RunsSection(props: IRunsSectionProps): JSX.Element {
                 ? model.filter
                   ? 'No run matches this filter.'
                   : 'No runs yet. In a notebook: %load_ext nbtrace, then %track_run NAME.'
-                : `${model.total.toLocaleString()} run${model.total === 1 ? '' : 's'}`}
+                : model.totalExact
+                  ? `${model.total.toLocaleString()} run${model.total === 1 ? '' : 's'}`
+                  : `More than ${model.total.toLocaleString()} runs`}
           </div>
         </>
       )}

@@ -202,7 +202,11 @@ def _http_error(exc: NBTraceError) -> HTTPError:
 
 # ----------------------------------------------------------------------------- runs
 class RunsHandler(NBTraceHandler):
-    """``GET runs?filter=&sort=&limit=&offset=`` → ``{"runs", "total"}``."""
+    """``GET runs?filter=&sort=&limit=&offset=&count=`` → ``{"runs", "total", "total_exact"}``.
+
+    ``count=bounded`` (the default) counts a filtered listing only up to 1,000 runs past the
+    page (``total_exact`` false then means "more than ``total``"); ``count=exact`` counts all.
+    """
 
     @web.authenticated
     @authorized
@@ -211,9 +215,14 @@ class RunsHandler(NBTraceHandler):
         offset = self.int_arg("offset", 0, 0, 10**9)
         flt = self.get_query_argument("filter", None) or None
         sort = self.get_query_argument("sort", None) or None
+        count = self.get_query_argument("count", "bounded")
+        if count not in ("bounded", "exact"):
+            raise HTTPError(400, "count must be 'bounded' or 'exact'")
         runs, total = await self.call(self.store.list_runs, filter=flt, sort=sort, limit=limit,
-                                      offset=offset)
-        self.send({"runs": runs, "total": total, "limit": limit, "offset": offset})
+                                      offset=offset, count=count)
+        exact = getattr(total, "exact", True)
+        self.send({"runs": runs, "total": int(total), "total_exact": exact, "limit": limit,
+                   "offset": offset})
 
 
 class RunHandler(NBTraceHandler):

@@ -51,8 +51,12 @@ class Store(ABC):
 
     # --- writes from kernels -------------------------------------------------------------
     @abstractmethod
-    def apply(self, ops: Sequence[Op]) -> None:
-        """Apply a batch of ops atomically (all or nothing)."""
+    def apply(self, ops: Sequence[Op], wait: bool = True) -> None:
+        """Apply a batch of ops atomically (all or nothing).
+
+        ``wait=False``: raise at once instead of waiting for a lock another process holds
+        (a kernel's cell end must never wait on the store; its writer retries later).
+        """
 
     # --- reads ------------------------------------------------------------------------------
     @abstractmethod

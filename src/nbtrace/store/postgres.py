@@ -54,7 +54,7 @@ from functools import lru_cache
 from typing import Any
 
 from ..capture.redact import redact_dsn
-from ..errors import StoreError, one_line
+from ..errors import BadDataError, StoreError, one_line
 from . import query as q
 from .schema import MIGRATIONS, statements
 from .sql import Backend, SQLStore
@@ -184,6 +184,8 @@ def translate(exc: BaseException, where: str, secrets: _Secrets, connecting: boo
         )
     if sqlstate in ("42P01", "42703"):
         return StoreError(f"the team store at {where} is not an nbtrace database ({reason})")
+    if sqlstate.startswith(("22", "23")):  # data exception, integrity constraint: the value
+        return BadDataError(f"the team store at {where} refused a value: {reason}")
     if sqlstate in ("40001", "40P01", "55P03"):
         return _retryable(StoreError(f"the team store at {where} was busy ({reason}); try again"))
     if connecting and (reason.startswith(("invalid ", "missing ")) or "connection string" in low):
@@ -274,7 +276,9 @@ class PostgresBackend(Backend):
 
     # -------------------------------------------------------------- transactions
     @contextmanager
-    def cursor(self, write: bool) -> Iterator[Any]:
+    def cursor(self, write: bool, wait: bool = True) -> Iterator[Any]:
+        # ``wait`` is not needed here: writers take row locks for milliseconds, never a lock
+        # on the whole store, and an unreachable server already fails within connect_timeout.
         conn = self._connect()
         cur = _Cursor(self, conn)
         try:
@@ -449,7 +453,7 @@ class PostgresStore(SQLStore):
         backend = PostgresBackend(url)
         super().__init__(backend, backend.display_location)
 
-    def apply(self, ops: Sequence[Any]) -> None:
+    def apply(self, ops: Sequence[Any], wait: bool = True) -> None:
         """Apply a batch; re-apply it after a deadlock or a lost connection.
 
         Why here: two kernels inserting the same shared rows (sources, package sets) in
@@ -459,7 +463,7 @@ class PostgresStore(SQLStore):
         """
         for attempt in range(1, self.APPLY_ATTEMPTS + 1):
             try:
-                super().apply(ops)
+                super().apply(ops, wait)
                 return
             except StoreError as exc:
                 if attempt == self.APPLY_ATTEMPTS or not getattr(exc, "retryable", False):

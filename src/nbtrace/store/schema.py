@@ -13,6 +13,9 @@ converted to ISO 8601 UTC only at the edge.
 
 from __future__ import annotations
 
+#: Prefix of a statement that only SQLite runs (PostgreSQL skips it; see :func:`statements`).
+SQLITE_ONLY = "-- sqlite only\n"
+
 MIGRATIONS: list[tuple[str, list[str]]] = [
     (
         "0001_initial",
@@ -256,6 +259,49 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        "0008_store_compact",
+        # SQLite only (PostgreSQL has no rowid): the tables keyed by (run_id, key[, seq]) become
+        # WITHOUT ROWID, so each row lives once, in its primary-key b-tree, instead of in the
+        # table and again in the primary key's index. Why: a metric insert writes one b-tree
+        # instead of two (the flush of a 10,000-step loop), and a run of the 330-run notebook
+        # takes ~180 bytes less. The copy runs once, inside the migration's transaction.
+        [
+            SQLITE_ONLY + """CREATE TABLE metrics_c (
+                run_id TEXT NOT NULL, key TEXT NOT NULL, seq BIGINT NOT NULL, step BIGINT,
+                ts DOUBLE PRECISION NOT NULL, value DOUBLE PRECISION, special TEXT,
+                PRIMARY KEY (run_id, key, seq)) WITHOUT ROWID""",
+            SQLITE_ONLY + "INSERT INTO metrics_c SELECT run_id, key, seq, step, ts, value, special"
+            " FROM metrics",
+            SQLITE_ONLY + "DROP TABLE metrics",
+            SQLITE_ONLY + "ALTER TABLE metrics_c RENAME TO metrics",
+            SQLITE_ONLY + """CREATE TABLE latest_metrics_c (
+                run_id TEXT NOT NULL, key TEXT NOT NULL, seq BIGINT NOT NULL, step BIGINT,
+                ts DOUBLE PRECISION NOT NULL, value DOUBLE PRECISION, special TEXT,
+                PRIMARY KEY (run_id, key)) WITHOUT ROWID""",
+            SQLITE_ONLY + "INSERT INTO latest_metrics_c SELECT run_id, key, seq, step, ts, value,"
+            " special FROM latest_metrics",
+            SQLITE_ONLY + "DROP TABLE latest_metrics",
+            SQLITE_ONLY + "ALTER TABLE latest_metrics_c RENAME TO latest_metrics",
+            SQLITE_ONLY + "CREATE INDEX IF NOT EXISTS latest_key_value ON latest_metrics"
+            " (key, value)",
+            SQLITE_ONLY + """CREATE TABLE params_c (
+                run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                num DOUBLE PRECISION, text TEXT, PRIMARY KEY (run_id, key)) WITHOUT ROWID""",
+            SQLITE_ONLY + "INSERT INTO params_c SELECT run_id, key, value, num, text FROM params",
+            SQLITE_ONLY + "DROP TABLE params",
+            SQLITE_ONLY + "ALTER TABLE params_c RENAME TO params",
+            SQLITE_ONLY + "CREATE INDEX IF NOT EXISTS params_key_num ON params (key, num)",
+            SQLITE_ONLY + "CREATE INDEX IF NOT EXISTS params_key_text ON params (key, text)",
+            SQLITE_ONLY + """CREATE TABLE tags_c (
+                run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+                PRIMARY KEY (run_id, key)) WITHOUT ROWID""",
+            SQLITE_ONLY + "INSERT INTO tags_c SELECT run_id, key, value FROM tags",
+            SQLITE_ONLY + "DROP TABLE tags",
+            SQLITE_ONLY + "ALTER TABLE tags_c RENAME TO tags",
+            SQLITE_ONLY + "CREATE INDEX IF NOT EXISTS tags_key_value ON tags (key, value)",
+        ],
+    ),
 ]
 
 DIALECT_TYPES = {
@@ -268,5 +314,9 @@ def statements(name: str, dialect: str) -> list[str]:
     """The SQL statements of migration ``name`` for ``dialect``."""
     for mig_name, stmts in MIGRATIONS:
         if mig_name == name:
-            return [s.format(**DIALECT_TYPES[dialect]) for s in stmts]
+            return [
+                s.removeprefix(SQLITE_ONLY).format(**DIALECT_TYPES[dialect])
+                for s in stmts
+                if dialect == "sqlite" or not s.startswith(SQLITE_ONLY)
+            ]
     raise KeyError(name)

@@ -4,8 +4,19 @@ Why these settings: WAL lets the server read while kernels write; ``synchronous=
 mode is durable against application crashes (a committed row survives a killed kernel) and costs
 ~20 µs a commit instead of an fsync; a busy timeout plus ``BEGIN IMMEDIATE`` makes concurrent
 writers queue instead of failing with "database is locked" mid-transaction. Each thread gets its
-own connection (sqlite3 connections are not shareable across threads) and migrations are
-applied once, under an exclusive file lock, through sqlite-utils' ``Migrations``.
+own connection (sqlite3 connections are not shareable across threads).
+
+Migrations: every pending step of :data:`.schema.MIGRATIONS`, and its record in
+``_sqlite_migrations`` (the table sqlite-utils' ``Migrations`` keeps, same layout, so stores made
+by earlier versions read the same), are applied in **one** ``BEGIN IMMEDIATE`` transaction. Why
+not through sqlite-utils: one commit per step made the first ``%load_ext nbtrace`` on a new
+store take ~0.8 s, and importing sqlite-utils imports pandas and numpy when installed (~300 ms).
+Two processes opening a new file at once serialize on the write lock; the second re-reads what
+is applied inside its transaction and finds nothing left to do.
+
+A connection that failed because the file was read-only, could not be opened, or the disk was
+full is dropped, so the next attempt reconnects: SQLite opens a file it cannot write read-only
+and such a connection stays read-only for good, even after the file becomes writable again.
 """
 
 from __future__ import annotations
@@ -15,10 +26,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError, one_line
+from ..errors import BadDataError, StoreError, one_line
 from . import query as q
 from .schema import MIGRATIONS, statements
 from .sql import Backend, SQLStore
@@ -29,11 +41,9 @@ CHECK_EVERY_S = 86_400.0
 
 def _busy_timeout() -> float:
     """Seconds a writer waits for another's lock (``NBTRACE_BUSY_TIMEOUT``, default 15)."""
-    try:
-        return max(0.05, float(os.environ.get("NBTRACE_BUSY_TIMEOUT", "15")))
-    except ValueError:
-        return 15.0
+    from ..config import busy_timeout
 
+    return busy_timeout()
 
 
 def _translate(exc: sqlite3.Error, where: str, waited: float = 0.0) -> StoreError:
@@ -48,11 +58,28 @@ def _translate(exc: sqlite3.Error, where: str, waited: float = 0.0) -> StoreErro
         return StoreError(f"the store {where} is not a valid nbtrace database (file is corrupt)")
     if "readonly" in msg or "read-only" in msg:
         return StoreError(f"the store {where} is read-only")
+    if "disk is full" in msg or "database or disk is full" in msg:
+        return StoreError(f"the store {where} cannot grow: the disk is full")
     if "unable to open" in msg:
         return StoreError(f"cannot open the store {where}")
     if "no such table" in msg or "no such column" in msg:
         return StoreError(f"the store {where} is not an nbtrace database ({one_line(exc, 80)})")
+    if isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError)) or (
+        "too big" in msg or "mismatch" in msg or "binding" in msg
+    ):
+        return BadDataError(f"the store {where} refused a value: {one_line(exc, 160)}")
     return StoreError(f"store error in {where}: {one_line(exc, 160)}")
+
+
+#: Failures after which a connection is dropped and the next attempt reconnects (see above).
+_RECONNECT = ("readonly", "read-only", "unable to open", "disk is full", "disk i/o")
+#: The table sqlite-utils' ``Migrations`` keeps (created the way it creates it).
+_MIGRATIONS_TABLE = (
+    "CREATE TABLE IF NOT EXISTS [_sqlite_migrations] ([id] INTEGER PRIMARY KEY,"
+    " [migration_set] TEXT, [name] TEXT, [applied_at] TEXT)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS [idx__sqlite_migrations_migration_set_name]"
+    " ON [_sqlite_migrations] ([migration_set], [name])",
+)
 
 
 class SQLiteBackend(Backend):
@@ -66,6 +93,7 @@ class SQLiteBackend(Backend):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._repair = False
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -76,6 +104,9 @@ class SQLiteBackend(Backend):
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             return conn
+        if self._repair:
+            self._repair = False
+            self._repair_wal_modes()
         try:
             conn = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None,
@@ -116,45 +147,60 @@ class SQLiteBackend(Backend):
         return {r[0] for r in rows}
 
     def _migrate(self) -> None:
-        """Apply pending migrations once, whoever else opens the file at the same moment."""
+        """Apply pending migrations in one transaction, whoever else opens the file at once."""
         if {name for name, _ in MIGRATIONS} <= self._applied():
             return
-        from sqlite_utils import Database
-        from sqlite_utils.migrations import Migrations
-
-        migrations = Migrations("nbtrace")
-        for name, _ in MIGRATIONS:
-
-            def step(db: Database, _name: str = name) -> None:
-                for stmt in statements(_name, "sqlite"):
-                    db.execute(stmt)
-
-            step.__name__ = name
-            migrations(name=name)(step)
-
         conn = self._connect()
-        db = Database(conn)
         try:
-            if not migrations.pending(db):
-                return
-            with _file_lock(self.path + ".lock"):
-                migrations.apply(db)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for stmt in _MIGRATIONS_TABLE:
+                    conn.execute(stmt)
+                done = {
+                    r[0]
+                    for r in conn.execute(
+                        "SELECT name FROM _sqlite_migrations WHERE migration_set = 'nbtrace'"
+                    )
+                }
+                now = str(datetime.now(timezone.utc))
+                for name, _ in MIGRATIONS:
+                    if name in done:
+                        continue
+                    for stmt in statements(name, "sqlite"):
+                        conn.execute(stmt)
+                    conn.execute(
+                        "INSERT INTO _sqlite_migrations (migration_set, name, applied_at)"
+                        " VALUES ('nbtrace', ?, ?)",
+                        (name, now),
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.rollback()
+                raise
         except sqlite3.Error as exc:
             raise self._error(exc) from None
 
     @contextmanager
-    def cursor(self, write: bool) -> Iterator[Any]:
+    def cursor(self, write: bool, wait: bool = True) -> Iterator[Any]:
+        """A transaction; ``wait=False``: fail at once, instead of after the busy timeout,
+        when another process holds the write lock (the user's thread must never wait)."""
         conn = self._connect()
         try:
             cur = conn.cursor()
-            cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if not wait:
+                cur.execute("PRAGMA busy_timeout = 0")
+            try:
+                cur.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            finally:
+                if not wait:
+                    cur.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         except sqlite3.Error as exc:
-            raise self._error(exc) from None
+            raise self._failed(conn, exc) from None
         try:
             yield cur
         except sqlite3.Error as exc:
             conn.rollback()
-            raise self._error(exc) from None
+            raise self._failed(conn, exc) from None
         except BaseException:
             conn.rollback()
             raise
@@ -162,7 +208,39 @@ class SQLiteBackend(Backend):
             conn.commit()
         except sqlite3.Error as exc:
             conn.rollback()
-            raise self._error(exc) from None
+            raise self._failed(conn, exc) from None
+
+    def _failed(self, conn: sqlite3.Connection, exc: sqlite3.Error) -> StoreError:
+        """Translate ``exc``; drop ``conn`` when only a new connection can recover."""
+        err = self._error(exc)
+        if any(word in str(exc).lower() for word in _RECONNECT):
+            self._repair = True
+            if getattr(self._local, "conn", None) is conn:
+                self._local.conn = None
+            with self._lock:
+                if conn in self._all:
+                    self._all.remove(conn)
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        return err
+
+    def _repair_wal_modes(self) -> None:
+        """Give ``-wal``/``-shm`` the write bits the database file has again.
+
+        Why: SQLite creates them with the database file's mode; opened while the file was
+        read-only (``chmod 444``), they stay read-only after it is writable again, and every
+        new connection would then open the store read-only too.
+        """
+        try:
+            mode = os.stat(self.path).st_mode & 0o666
+            for suffix in ("-wal", "-shm"):
+                side = self.path + suffix
+                if os.path.exists(side) and (mode & ~os.stat(side).st_mode) & 0o222:
+                    os.chmod(side, mode)
+        except OSError:
+            pass  # not ours to change, or gone: the next attempt reports what it finds
 
     def close(self) -> None:
         with self._lock:
@@ -173,23 +251,6 @@ class SQLiteBackend(Backend):
             except sqlite3.Error:
                 pass
         self._local = threading.local()
-
-
-@contextmanager
-def _file_lock(path: str) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (POSIX); a no-op where fcntl is missing."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 class SQLiteStore(SQLStore):
