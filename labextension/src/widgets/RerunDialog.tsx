@@ -5,9 +5,9 @@
  * A modal of its own rather than `showDialog`, because it stays open across the job's
  * states (edit → running → verdict) with buttons that change with them.
  */
-import { ReactWidget } from '@jupyterlab/ui-components';
-import { Widget } from '@lumino/widgets';
 import React, { useEffect, useId, useRef, useState } from 'react';
+
+import { ModalDialog } from './ModalDialog';
 
 import { cancelJob, getDrift, getJob, getRun, needsTrust, startRerun } from '../api';
 import { formatValue, sameValue } from '../format';
@@ -498,80 +498,12 @@ export function RerunForm(props: IRerunFormProps): JSX.Element {
 }
 
 /** A modal dialog hosting {@link RerunForm}. */
-export class RerunDialog extends ReactWidget {
+export class RerunDialog extends ModalDialog {
   constructor(private readonly _options: Omit<IRerunFormProps, 'onClose'>) {
-    super();
-    this.addClass('nbtrace-Dialog');
-    this.node.setAttribute('role', 'dialog');
-    this.node.setAttribute('aria-modal', 'true');
-    this.node.setAttribute('aria-label', `Re-execute ${_options.run.name}`);
-    this._previousFocus = document.activeElement as HTMLElement | null;
+    super(`Re-execute ${_options.run.name}`);
   }
 
-  /** Show the dialog. */
-  open(): void {
-    // Modal: the rest of the page leaves the accessibility tree and takes no input.
-    for (const child of Array.from(document.body.children)) {
-      if (child instanceof HTMLElement && !child.hasAttribute('aria-hidden')) {
-        child.setAttribute('aria-hidden', 'true');
-        child.inert = true;
-        this._hidden.push(child);
-      }
-    }
-    Widget.attach(this, document.body);
-    this.node.addEventListener('keydown', this._onKey);
+  protected renderForm(close: () => void): JSX.Element {
+    return <RerunForm {...this._options} onClose={close} />;
   }
-
-  dispose(): void {
-    if (this.isDisposed) {
-      return;
-    }
-    this.node.removeEventListener('keydown', this._onKey);
-    for (const child of this._hidden) {
-      child.removeAttribute('aria-hidden');
-      child.inert = false;
-    }
-    this._hidden = [];
-    super.dispose();
-    this._previousFocus?.focus?.();
-  }
-
-  protected render(): JSX.Element {
-    return (
-      <div className="nbtrace-Dialog-content">
-        <RerunForm {...this._options} onClose={() => this.dispose()} />
-      </div>
-    );
-  }
-
-  private _onKey = (event: KeyboardEvent): void => {
-    if (event.key === 'Escape') {
-      event.stopPropagation();
-      this.dispose();
-      return;
-    }
-    if (event.key !== 'Tab') {
-      return;
-    }
-    const focusable = [
-      ...this.node.querySelectorAll<HTMLElement>(
-        'button:not([disabled]), input:not([disabled]), select, textarea, [tabindex="0"]'
-      )
-    ];
-    if (focusable.length === 0) {
-      return;
-    }
-    const first = focusable[0];
-    const last = focusable[focusable.length - 1];
-    if (event.shiftKey && document.activeElement === first) {
-      last.focus();
-      event.preventDefault();
-    } else if (!event.shiftKey && document.activeElement === last) {
-      first.focus();
-      event.preventDefault();
-    }
-  };
-
-  private _previousFocus: HTMLElement | null;
-  private _hidden: HTMLElement[] = [];
 }

@@ -6,9 +6,9 @@
  * (`tags.sweep = '<id>'`), so the table, and the views of the filtered runs (the compare view's
  * params-vs-metric charts, the parallel coordinates view), show exactly the sweep.
  */
-import { ReactWidget } from '@jupyterlab/ui-components';
-import { Widget } from '@lumino/widgets';
 import React, { useEffect, useId, useRef, useState } from 'react';
+
+import { ModalDialog } from './ModalDialog';
 
 import { cancelSweep, getRun, getSweep, needsTrust, startSweep } from '../api';
 import type { IRunSummary, ISweep, JSONValue } from '../types';
@@ -286,58 +286,12 @@ export function SweepForm(props: ISweepFormProps): JSX.Element {
 }
 
 /** A modal dialog hosting {@link SweepForm} (the same modal rules as the re-execute one). */
-export class SweepDialog extends ReactWidget {
+export class SweepDialog extends ModalDialog {
   constructor(private readonly _options: Omit<ISweepFormProps, 'onClose'>) {
-    super();
-    this.addClass('nbtrace-Dialog');
-    this.node.setAttribute('role', 'dialog');
-    this.node.setAttribute('aria-modal', 'true');
-    this.node.setAttribute('aria-label', `Sweep ${_options.run.name}`);
-    this._previousFocus = document.activeElement as HTMLElement | null;
+    super(`Sweep ${_options.run.name}`);
   }
 
-  /** Show the dialog. */
-  open(): void {
-    for (const child of Array.from(document.body.children)) {
-      if (child instanceof HTMLElement && !child.hasAttribute('aria-hidden')) {
-        child.setAttribute('aria-hidden', 'true');
-        child.inert = true;
-        this._hidden.push(child);
-      }
-    }
-    Widget.attach(this, document.body);
-    this.node.addEventListener('keydown', this._onKey);
+  protected renderForm(close: () => void): JSX.Element {
+    return <SweepForm {...this._options} onClose={close} />;
   }
-
-  dispose(): void {
-    if (this.isDisposed) {
-      return;
-    }
-    this.node.removeEventListener('keydown', this._onKey);
-    for (const child of this._hidden) {
-      child.removeAttribute('aria-hidden');
-      child.inert = false;
-    }
-    this._hidden = [];
-    super.dispose();
-    this._previousFocus?.focus?.();
-  }
-
-  protected render(): JSX.Element {
-    return (
-      <div className="nbtrace-Dialog-content">
-        <SweepForm {...this._options} onClose={() => this.dispose()} />
-      </div>
-    );
-  }
-
-  private _onKey = (event: KeyboardEvent): void => {
-    if (event.key === 'Escape') {
-      event.stopPropagation();
-      this.dispose();
-    }
-  };
-
-  private _previousFocus: HTMLElement | null;
-  private _hidden: HTMLElement[] = [];
 }
