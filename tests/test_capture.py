@@ -203,7 +203,13 @@ def importlib_packages(path=None) -> dict[str, str]:
     kwargs = {} if path is None else {"path": path}
     found: dict[str, str] = {}
     for dist in md.distributions(**kwargs):
-        name = dist.metadata["Name"]
+        try:
+            name = dist.metadata["Name"]
+        except FileNotFoundError:
+            # The importlib_metadata backport (which MLflow installs) finds these too, and
+            # raises MetadataNotFound for a dist-info without metadata where the stdlib
+            # returns empty metadata: both mean "not a distribution".
+            continue
         if name:
             found.setdefault(environment.canonical_name(name), dist.version)
     return found
