@@ -28,15 +28,11 @@ from typing import Any
 from .errors import NBTraceError, UsageError, one_line
 from .jsonutil import param_number, param_to_json, to_plain
 from .store.base import Store, open_store
+from .util import new_id
 from .writer import Writer
 
 MAX_NAME = 250
 MAX_VALUE = 65_536
-
-
-def new_id() -> str:
-    """A short unique run id (48 random bits, hex)."""
-    return secrets.token_hex(6)
 
 
 #: Prefix of a run's ``imported`` column that names a blob (``blobs.hash``) instead of holding

@@ -384,7 +384,7 @@ def plan_replay(
     Overrides the code cannot consume are refused (:mod:`.overrides`); ``recorded_modules``
     replays with the recorded sources of the run's local modules (:mod:`.setup`).
     """
-    from ..tracker import new_id
+    from ..util import new_id
     from .overrides import check_overrides
     from .setup import apply_tags
 

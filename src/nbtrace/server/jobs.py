@@ -37,7 +37,7 @@ log = logging.getLogger("nbtrace.server")
 
 
 def _iso(ts: float | None) -> str | None:
-    from ..store.sql import iso
+    from ..util import iso
 
     return iso(ts)
 
@@ -116,7 +116,7 @@ def job_view(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pid_alive(pid: Any) -> bool:
-    from ..store.sql import pid_alive
+    from ..util import pid_alive
 
     return isinstance(pid, int) and pid_alive(pid)
 

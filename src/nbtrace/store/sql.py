@@ -16,11 +16,11 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import AmbiguousIdError, ConflictError, NotFoundError, UsageError, one_line
 from ..jsonutil import decode_float, encode_float, param_from_json
+from ..util import iso, pid_alive
 from . import capture_sql as cs
 from . import query as q
 from .base import Op, Store
@@ -114,17 +114,6 @@ class Total(int):
         return self
 
 
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds as ISO 8601 UTC with milliseconds (``...Z``), or None."""
-    if ts is None:
-        return None
-    return (
-        datetime.fromtimestamp(ts, tz=timezone.utc)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
 def metric_value(value: float | None, special: str | None) -> float | None:
     """Decode a stored metric: NaN/inf are kept in ``special`` (SQLite stores NaN as NULL)."""
     if special:
@@ -143,61 +132,6 @@ def encode_metric(value: float) -> tuple[float | None, str | None]:
 
 def _loads(text: str | None, default: Any = None) -> Any:
     return json.loads(text) if text else default
-
-
-def pid_alive(pid: int | None, since: float | None = None) -> bool:
-    """Whether process ``pid`` runs on this host (permission errors mean it does).
-
-    A zombie (a killed kernel its parent has not reaped yet) still answers ``kill(pid, 0)``
-    but will never write again: on Linux its ``/proc`` state ``Z`` (or ``X``) counts as dead.
-    With ``since`` (when the run started), a process that started later is another one that
-    reused the dead kernel's pid: dead too.
-    """
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return not _gone(pid, since)
-
-
-def _gone(pid: int, since: float | None) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False  # no /proc (macOS) or gone meanwhile: trust kill(0)
-    # "pid (comm) S ...": comm may hold spaces and parentheses; fields follow the last ")".
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    if fields[:1] in ([b"Z"], [b"X"]):
-        return True
-    if since is None or len(fields) < 20:
-        return False
-    started = _boot_time() + int(fields[19]) / os.sysconf("SC_CLK_TCK")
-    return started > since + 2.0  # 2 s: clock ticks and rounding, never a real kernel
-
-
-_BOOT: list[float] = []
-
-
-def _boot_time() -> float:
-    if not _BOOT:
-        value = 0.0
-        try:
-            with open("/proc/stat", "rb") as f:
-                for line in f:
-                    if line.startswith(b"btime "):
-                        value = float(line.split()[1])
-                        break
-        except OSError:
-            pass
-        _BOOT.append(value)
-    return _BOOT[0]
 
 
 class Backend(ABC):
