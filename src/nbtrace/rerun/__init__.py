@@ -222,7 +222,19 @@ def _verdict(store: Store, plan: Replay, new: dict[str, Any] | None, tolerance: 
     original = store.get_run(plan.run["id"], series=True)
     return make_verdict(original, new, _shas(plan), tolerance, plan.overrides, error=error,
                         failed_cell=failed_cell, ignored=plan.ignored, image=store.image,
-                        source=store.source)
+                        source=store.source, artifact=_artifact_reader(store))
+
+
+def _artifact_reader(store: Store) -> Callable[[str, str], bytes | None]:
+    """``(run_id, name) -> bytes``, None when the store cannot give them (then bytes decide)."""
+
+    def read(run_id: str, name: str) -> bytes | None:
+        try:
+            return store.artifact(run_id, name)[0]
+        except NBTraceError:
+            return None
+
+    return read
 
 
 def _drop_false_claims(store: Store, run_id: str, overrides: Mapping[str, Any],

@@ -169,12 +169,23 @@ def compare_series(original: Mapping[str, Sequence[Mapping[str, Any]]],
 
 
 def compare_artifacts(original: Sequence[Mapping[str, Any]],
-                      new: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Artifacts whose content differs (or exists on one side): ``{name: {original, new}}``."""
+                      new: Sequence[Mapping[str, Any]],
+                      equivalent: Callable[[str], bool] | None = None,
+                      ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Artifacts whose content differs (or exists on one side): ``{name: {original, new}}``,
+    and the names whose bytes differ but ``equivalent(name)`` judged equal in meaning (see
+    :mod:`.normalise`: an MLflow model's ``MLmodel`` names its run; zips carry times)."""
     a = {x["name"]: x["sha256"] for x in original if x["name"] not in OWN_ARTIFACTS}
     b = {x["name"]: x["sha256"] for x in new if x["name"] not in OWN_ARTIFACTS}
-    return {n: {"original": a.get(n), "new": b.get(n)} for n in sorted(set(a) | set(b))
-            if a.get(n) != b.get(n)}
+    differ, normalised = {}, []
+    for n in sorted(set(a) | set(b)):
+        if a.get(n) == b.get(n):
+            continue
+        if a.get(n) and b.get(n) and equivalent is not None and equivalent(n):
+            normalised.append(n)
+        else:
+            differ[n] = {"original": a.get(n), "new": b.get(n)}
+    return differ, normalised
 
 
 def compare_params(original: Mapping[str, Any], new: Mapping[str, Any],

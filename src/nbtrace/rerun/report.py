@@ -41,6 +41,11 @@ def verdict_lines(v: Mapping[str, Any], limit: int = 12) -> list[str]:
                      f" {'within' if n.get('within') else 'outside'}")
     for k, a in (v.get("artifacts") or {}).items():
         lines.append(f"artifact {k}: {_v(a.get('original'))} → {_v(a.get('new'))}")
+    if v.get("artifacts_normalised"):
+        names = ", ".join(v["artifacts_normalised"][:4])
+        more = len(v["artifacts_normalised"]) - 4
+        lines.append(f"artifacts equal once run ids and file times are ignored: {names}"
+                     + (f" (+{more} more)" if more > 0 else ""))
     for k, p in (v.get("params") or {}).items():
         lines.append(f"param {k}: expected {_v(p.get('expected'))}, logged {_v(p.get('new'))}")
     outs = v.get("outputs") or []

@@ -79,6 +79,7 @@ def make_verdict(
     ignored: Sequence[int] = (),
     image: Callable[[str], Mapping[str, Any] | None] | None = None,
     source: Callable[[str], str | None] | None = None,
+    artifact: Callable[[str, str], bytes | None] | None = None,
 ) -> dict[str, Any]:
     """The verdict object stored with the new run and returned by ``rerun`` / the job API.
 
@@ -86,7 +87,9 @@ def make_verdict(
     never started it); ``error`` makes the verdict ``failed`` whatever the metrics say.
     ``ignored`` are the 1-based positions of cells whose outputs are not compared (tagged
     ``nbtrace-ignore-output``); ``image(sha)`` and ``source(sha)`` read kept images and module
-    sources from the store, for the first divergence and the module diffs.
+    sources from the store, for the first divergence and the module diffs;
+    ``artifact(run_id, name)`` reads an artifact's bytes, for the artifacts that may differ in
+    bytes but not in meaning (:mod:`.normalise`).
     """
     tol = DEFAULT_TOLERANCE if tolerance is None else float(tolerance)
     overrides = dict(overrides or {})
@@ -96,10 +99,11 @@ def make_verdict(
         "tolerance": tol, "overrides": overrides, "source_run": original.get("id"),
         "first_divergence": None, "causes": [], "outputs": [], "artifacts": {}, "params": {},
         "series": {}, "override_without_effect": False, "noise": None,
+        "artifacts_normalised": [],
     }
     if new is not None:
         verdict.update(_judge(original, new, replayed_shas, tol, overrides, ignored, image,
-                              source))
+                              source, artifact))
     if error is not None:
         verdict["status"] = "failed"
     elif new is None:
@@ -116,6 +120,7 @@ def _judge(
     ignored: Sequence[int],
     image: Callable[[str], Mapping[str, Any] | None] | None,
     source: Callable[[str], str | None] | None,
+    artifact: Callable[[str, str], bytes | None] | None = None,
 ) -> dict[str, Any]:
     """Everything a verdict compares, for a replay that started the run."""
     from ..compare import environment_diff
@@ -131,7 +136,9 @@ def _judge(
             if key in metrics:
                 metrics[key]["series"] = st
     outputs = j.compare_outputs(original, new, ignored, tol)
-    artifacts = j.compare_artifacts(original.get("artifacts") or [], new.get("artifacts") or [])
+    artifacts, normalised = j.compare_artifacts(original.get("artifacts") or [],
+                                                new.get("artifacts") or [],
+                                                _equivalence(original, new, artifact))
     params = j.compare_params(original.get("params") or {}, new.get("params") or {}, overrides)
     last = (new.get("position") or {}).get("last_seq")
     new_cells = [cell for cell in new.get("cells") or [] if last is None or cell["seq"] <= last]
@@ -163,7 +170,28 @@ def _judge(
         "outputs": outputs,
         "first_divergence": j.first_divergence(outputs, original, new, image),
         "artifacts": artifacts,
+        "artifacts_normalised": normalised,
         "params": params,
         "causes": c.all_causes(original, new, replayed, new_cells, changes, source),
         "override_without_effect": bool(changes) and unchanged,
     }
+
+
+def _equivalence(original: Mapping[str, Any], new: Mapping[str, Any],
+                 artifact: Callable[[str, str], bytes | None] | None,
+                 ) -> Callable[[str], bool] | None:
+    """``name -> bool``: both runs' versions of an artifact equal once normalised."""
+    if artifact is None or not original.get("id") or not new.get("id"):
+        return None
+    from .normalise import MAX_BYTES, equivalent
+
+    sizes = {(side, a["name"]): a.get("size") or 0
+             for side, run in (("o", original), ("n", new)) for a in run.get("artifacts") or []}
+
+    def same(name: str) -> bool:
+        if sizes.get(("o", name), 0) > MAX_BYTES or sizes.get(("n", name), 0) > MAX_BYTES:
+            return False
+        a, b = artifact(original["id"], name), artifact(new["id"], name)
+        return a is not None and b is not None and equivalent(name, a, b)
+
+    return same
