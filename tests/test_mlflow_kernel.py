@@ -148,7 +148,8 @@ def test_tutorial_run_reexecutes(tutorial: dict[str, Any]) -> None:
     v = out["verdict"]
     # MLflow's model files embed the run's id and time (MLmodel) and the skops zip its member
     # times and id()-based member names: equal once normalised, so the run reproduces.
-    assert v["status"] == "reproduced", {k: v[k] for k in ("artifacts", "artifacts_normalised", "outputs", "params", "causes")}
+    keys = ("artifacts", "artifacts_normalised", "outputs", "params", "causes")
+    assert v["status"] == "reproduced", {k: v[k] for k in keys}
     assert v["artifacts"] == {}, v
     assert {"models/model/MLmodel", "models/model/model.skops"} <= set(
         v["artifacts_normalised"]

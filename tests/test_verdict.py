@@ -159,6 +159,21 @@ def test_unseeded_default_rng_and_parallel_search_reproduce(tmp_path: Path) -> N
         assert v["status"] == "reproduced", (name, v)
 
 
+def test_unseeded_random_instances_reproduce(tmp_path: Path) -> None:
+    """``random.Random()`` without a seed (a common way to get a private generator) draws in
+    the replay what it drew in the recording; ``tempfile``'s names stay unpredictable."""
+    db, run = record(tmp_path, [
+        "%load_ext nbtrace",
+        "import random, tempfile\nimport nbtrace",
+        "%%track_run private\nrng = random.Random()\n"
+        "print(rng.random(), random.Random().random())\n"
+        "print(next(tempfile._get_candidate_names()) != next(tempfile._get_candidate_names()))\n"
+        "nbtrace.log_metric('r', rng.random())",
+    ])
+    v = rerun(db, run["id"])["verdict"]
+    assert v["status"] == "reproduced", v
+
+
 def test_clean_notebook_with_figure_dataframe_and_unseeded_random_reproduces(
     tmp_path: Path,
 ) -> None:

@@ -24,6 +24,12 @@ generators from the root seed and the task's dispatch number before it runs. Dis
 the order of the task iterator, so it is the same in a replay whichever worker gets the task.
 Child Python processes also get a fixed ``PYTHONHASHSEED`` (set in the kernel's environment
 when unset), so set and dict orders in workers repeat.
+
+An unseeded ``random.Random()`` made by the user's code (or by a library outside the standard
+library) is seeded from the recorded ``random`` seed and its creation number, the way unseeded
+NumPy generators are. The standard library's own instances (``tempfile``'s name sequence, say)
+keep the operating system's entropy: their values are never results, and predictable temporary
+names would be a weakness.
 """
 
 from __future__ import annotations
@@ -94,6 +100,37 @@ def _seed_numpy(module: ModuleType, seed: int) -> None:
     bitgen = sys.modules.get("numpy.random.bit_generator")
     if bitgen is not None and hasattr(bitgen, "randbits"):
         bitgen.randbits = DerivedBits(seed)
+
+
+_random_state: dict[str, Any] = {"seed": None, "count": 0}
+_random_lock = threading.Lock()
+_original_seed = random.Random.seed
+_STDLIB = os.path.dirname(random.__file__) + os.sep
+_RANDOM_FILE = random.__file__
+
+
+def _derived_seed(self: random.Random, a: Any = None, version: int = 2) -> None:
+    """``random.Random.seed`` that gives an unseeded instance made outside the standard library
+    the next seed derived from the recorded one (see the module docstring)."""
+    root = _random_state["seed"]
+    if a is None and root is not None and not isinstance(self, random.SystemRandom):
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename == _RANDOM_FILE:
+            frame = frame.f_back
+        caller = frame.f_code.co_filename if frame is not None else ""
+        if not caller.startswith(_STDLIB) or "site-packages" in caller:
+            with _random_lock:
+                n = _random_state["count"]
+                _random_state["count"] = n + 1
+            a = derive(root, n)
+    _original_seed(self, a, version)
+
+
+def _seed_random_instances(seed: int | None) -> None:
+    """Derive unseeded ``random.Random()`` instances from ``seed`` from now on (None: stop)."""
+    with _random_lock:
+        _random_state.update(seed=seed, count=0)
+    random.Random.seed = _derived_seed if seed is not None else _original_seed  # type: ignore[method-assign]
 
 
 def derive(seed: int, n: int) -> int:
@@ -291,6 +328,7 @@ def install_seeds(
     """
     uninstall_hook()
     _joblib_state["seed"] = None
+    _seed_random_instances(None)
     if not enabled or not seeding_enabled():
         return {}
     given = dict(seeds or {})
@@ -302,6 +340,7 @@ def install_seeds(
         os.environ.setdefault("PYTHONHASHSEED", str(chosen["numpy"] % 2**32))
     if "random" in chosen:
         random.seed(chosen["random"])
+        _seed_random_instances(chosen["random"])
     finder = _SeedingFinder(chosen)
     for module_name in list(_HOOKED_MODULES):
         module = sys.modules.get(module_name)
