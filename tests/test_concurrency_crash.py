@@ -78,7 +78,7 @@ def test_killed_kernel_leaves_crashed_run_with_data(tmp_path: Path) -> None:
             reply = kc.execute_interactive(code, timeout=60)
             assert reply["content"]["status"] == "ok", reply["content"]
         kc.execute("import time\ntime.sleep(120)")
-        time.sleep(0.5)
+        _wait_for_cell(db, "import time")
         pid = km.provisioner.process.pid
         os.kill(pid, signal.SIGKILL)
         km.provisioner.process.wait(timeout=10)
@@ -95,3 +95,20 @@ def test_killed_kernel_leaves_crashed_run_with_data(tmp_path: Path) -> None:
     assert [p["value"] for p in run["series"]["m"]] == [0.5, 0.1, 0.2, 0.3]
     # the cells up to the kill are there, the interrupted one included
     assert run["cells"][-1]["source"].startswith("import time")
+
+
+def _wait_for_cell(db: str, start: str, timeout: float = 60.0) -> None:
+    """Wait until the running cell that starts with ``start`` is recorded in the store (the
+    kernel writes it at the cell's start), so the kill lands inside that cell."""
+    store = open_store(db)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs, _ = store.list_runs()
+            cells = store.get_run(runs[0]["id"])["cells"] if runs else []
+            if any(c["source"].startswith(start) for c in cells):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"the cell {start!r} was never recorded")
+    finally:
+        store.close()
