@@ -556,6 +556,46 @@ def test_git_worktree_cache_key_and_state(repo, tmp_path):
     assert git.git_cache_key(str(wt)) != key
 
 
+def test_git_capture_and_user_thread_store_each_document_once(repo):
+    """The capture cache is shared by the user's thread and the worker (the git capture
+    stores its blob there): however the threads interleave, each document is queued once,
+    and runs started before the git state is known get it by one update each."""
+    import threading
+
+    from nbtrace.capture.cache import CaptureCache
+
+    queued: list[tuple] = []
+    cache = CaptureCache(queued.append, lambda: None, lambda: None)
+    docs = [{"i": i} for i in range(300)]
+    go = threading.Barrier(6)
+
+    def store_all() -> None:
+        go.wait()
+        for d in docs:
+            cache.blob("doc", d)
+            cache.source(hashing.sha256_text(str(d)), str(d))
+
+    threads = [threading.Thread(target=store_all) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    kinds = [op[0] for op in queued]
+    assert kinds.count("blob") == kinds.count("source") == len(docs)
+    assert len({op[1] for op in queued}) == 2 * len(docs)
+
+    cap = cache._git_async(str(repo))
+    cap.attach("r1")
+    cap.attach("r2")
+    cap.join(60)
+    assert cap.done and cap.hash is not None
+    cap.attach("r3")  # after the capture: at once
+    updates = [op for op in queued if op[0] == "run_update"]
+    assert sorted(op.run_id for op in updates) == ["r1", "r2", "r3"]
+    assert {op.fields["git_hash"] for op in updates} == {cap.hash}
+    assert [op for op in queued if op[0] == "blob" and op.hash == cap.hash]
+
+
 # --------------------------------------------------------------------------------------------
 # notebook
 # --------------------------------------------------------------------------------------------
