@@ -16,7 +16,9 @@ Usage (the "before" tree from git, the "after" tree this worktree's ``src``)::
     python benchmarks/ops_hot_path.py --before /tmp/before/src --after src
 
 Each process reports its best loop; the medians of those over the rounds are printed. On a
-loaded machine two processes differ by more than the change measured; so ``--build`` also
+loaded machine two processes differ by more than the change measured: ``--same-process``
+loads both trees into one process instead (each tracker with its own store) and alternates
+their loops; ``--build`` also
 times, alternately in one process, building and writing 10,000 metric ops each way (a plain
 tuple, the record through ``tuple.__new__``, through its NamedTuple constructor, through
 ``ops.metric``), then binding their ``op[1:]`` into SQLite as the store does. Nothing is
@@ -72,6 +74,58 @@ def run_one(src: str, n: int, loops: int) -> dict[str, float]:
     return {k: min(v) for k, v in res.items()}
 
 
+def _load_tracker(src: str) -> type:
+    """The ``Tracker`` class of the tree ``src``, imported beside any loaded already (the
+    ``nbtrace`` modules of a previous tree are dropped from ``sys.modules``, not unloaded:
+    their functions keep their own module globals)."""
+    for name in [m for m in sys.modules if m == "nbtrace" or m.startswith("nbtrace.")]:
+        del sys.modules[name]
+    sys.path.insert(0, src)
+    try:
+        from nbtrace.tracker import Tracker
+    finally:
+        sys.path.remove(src)
+    return Tracker
+
+
+def same_process(sides: dict[str, str], rounds: int, n: int) -> None:
+    """Both trees' trackers in this one process, their loops alternating: the machine's load
+    then falls on both alike (the least noisy comparison on a shared machine)."""
+    import time
+
+    folder = tempfile.mkdtemp()
+    os.environ["JUPYTER_DATA_DIR"] = folder
+    trackers = {}
+    for side, src in sides.items():
+        t = _load_tracker(src)(os.path.join(folder, side + ".db"), warn=lambda m: None,
+                               fresh=False)
+        t.start_run("bench")
+        trackers[side] = t
+    got: dict[str, dict[str, list[float]]] = {s: {"log": [], "durable": []} for s in sides}
+    for r in range(rounds):
+        order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+        for side in order:
+            t = trackers[side]
+            log = t.log_metric
+            t0 = time.perf_counter()
+            for i in range(n):
+                log("loss", 0.25, step=i)
+            t1 = time.perf_counter()
+            t.writer.flush()
+            t2 = time.perf_counter()
+            got[side]["log"].append((t1 - t0) / n * 1e6)
+            got[side]["durable"].append((t2 - t0) / n * 1e6)
+    for side, res in got.items():
+        print(
+            f"{side:6}  same process: log_metric median {median(res['log']):.3f}"
+            f" (best {min(res['log']):.3f}) µs/call, durable median"
+            f" {median(res['durable']):.3f} (best {min(res['durable']):.3f}) µs/call"
+            f"  ({rounds} loops of {n:,} calls each)"
+        )
+    for t in trackers.values():
+        t.close()
+
+
 def build_costs(src: str, rounds: int, n: int = 10_000) -> None:
     """Per op, in one process, alternating: build (and queue) only; build, bind, free."""
     import sqlite3
@@ -120,10 +174,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=11)
     ap.add_argument("-n", type=int, default=10_000, help="log_metric calls per loop")
     ap.add_argument("--loops", type=int, default=7, help="loops per process (the best counts)")
+    ap.add_argument("--same-process", action="store_true",
+                    help="compare the two trees in one process instead (alternating loops)")
     ap.add_argument("--build", action="store_true",
                     help="also time building the op each way, in one process (--after's tree)")
     args = ap.parse_args()
     sides = {"before": os.path.abspath(args.before), "after": os.path.abspath(args.after)}
+    if args.same_process:
+        same_process(sides, 4 * args.rounds, args.n)
+        if args.build:
+            build_costs(sides["after"], 31)
+        return
     got: dict[str, dict[str, list[float]]] = {s: {"log": [], "durable": []} for s in sides}
     for r in range(args.rounds + 1):
         order = list(sides) if r % 2 == 0 else list(sides)[::-1]
