@@ -11,8 +11,9 @@ layout is still a valid op.
 Build ops with the lowercase function of the kind (``metric(run_id, key, ...)``): it sets the
 kind, so no caller spells it. Why functions and not the classes' constructors: a NamedTuple's
 ``__new__`` cannot be given a fixed first field, and the functions build the tuple in one C
-call (``tuple.__new__``), which keeps ``log_metric`` where it was (see
-``benchmarks/ops_hot_path.py``).
+call (``tuple.__new__``) rather than through the NamedTuple's Python ``__new__``. The two hot
+paths (``log_metric``, ``log_param``) inline that call (see :mod:`nbtrace.logcalls`; measured
+by ``benchmarks/ops_hot_path.py``).
 
 Every op is idempotent (client-made keys, ``ON CONFLICT``): a batch retried after a network
 failure, or replayed from a spool file, never writes twice. This module imports nothing
