@@ -137,7 +137,7 @@ class LogCalls:
     # ------------------------------------------------------------------ metrics, tags
     def log_metric(self, key: str, value: Any, step: Any = None) -> None:
         """Log a metric value to the active run (hot path: validation is cached per key; a
-        loop pays ~0.3 µs a call, so nothing else belongs here: see :meth:`log_metric_to`)."""
+        loop pays ~0.5 µs a call, so nothing else belongs here: see :meth:`log_metric_to`)."""
         run = self.active
         if run is None:
             run = self._require_run()
