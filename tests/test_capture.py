@@ -502,7 +502,6 @@ def test_git_not_a_repo_and_git_missing(tmp_path, repo, monkeypatch):
     assert git.git_state(str(plain)) is None
     assert git.git_state(str(tmp_path / "does" / "not" / "exist")) is None
     assert git.git_state(str(repo / ".git")) is None  # inside .git is not a work tree
-    assert git.git_cache_key(str(plain)) is None
     monkeypatch.setattr(git, "_git_executable", lambda: None)
     assert git.git_state(str(repo)) is None
 
@@ -531,29 +530,54 @@ def test_git_diff_truncated(repo):
     assert body.startswith("diff --git a/data.txt b/data.txt")
 
 
-def test_git_cache_key(repo):
-    key = git.git_cache_key(str(repo))
-    assert key is not None and key == git.git_cache_key(str(repo / "nb.ipynb"))
-    # documented blind spot: an unstaged edit of a tracked file does not change the key
-    (repo / "train.py").write_text("alpha = 0.3\n")
-    assert git.git_cache_key(str(repo)) == key
-    run_git(repo, "commit", "-q", "-am", "second")
-    key2 = git.git_cache_key(str(repo))
-    assert key2 != key
-    run_git(repo, "checkout", "-q", "--detach", "HEAD~1")
-    assert git.git_cache_key(str(repo)) not in (key, key2)
-
-
-def test_git_worktree_cache_key_and_state(repo, tmp_path):
+def test_git_worktree_state(repo, tmp_path):
     wt = tmp_path / "wt"
     run_git(repo, "worktree", "add", "-q", "-b", "feature", str(wt))
     state = git.git_state(str(wt))
     assert state["branch"] == "feature" and state["commit"] == run_git(repo, "rev-parse", "HEAD")
-    key = git.git_cache_key(str(wt))
-    assert key is not None and key[1] == "ref: refs/heads/feature"
     (wt / "train.py").write_text("alpha = 7\n")
     run_git(wt, "commit", "-q", "-am", "on feature")
-    assert git.git_cache_key(str(wt)) != key
+    assert git.git_state(str(wt))["commit"] == run_git(wt, "rev-parse", "HEAD") != state["commit"]
+
+
+def test_git_capture_and_user_thread_store_each_document_once(repo):
+    """The capture cache is shared by the user's thread and the worker (the git capture
+    stores its blob there): however the threads interleave, each document is queued once,
+    and runs started before the git state is known get it by one update each."""
+    import threading
+
+    from nbtrace.capture.cache import CaptureCache
+
+    queued: list[tuple] = []
+    cache = CaptureCache(queued.append, lambda: None, lambda: None)
+    docs = [{"i": i} for i in range(300)]
+    go = threading.Barrier(6)
+
+    def store_all() -> None:
+        go.wait()
+        for d in docs:
+            cache.blob("doc", d)
+            cache.source(hashing.sha256_text(str(d)), str(d))
+
+    threads = [threading.Thread(target=store_all) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    kinds = [op[0] for op in queued]
+    assert kinds.count("blob") == kinds.count("source") == len(docs)
+    assert len({op[1] for op in queued}) == 2 * len(docs)
+
+    cap = cache._git_async(str(repo))
+    cap.attach("r1")
+    cap.attach("r2")
+    cap.join(60)
+    assert cap.done and cap.hash is not None
+    cap.attach("r3")  # after the capture: at once
+    updates = [op for op in queued if op[0] == "run_update"]
+    assert sorted(op.run_id for op in updates) == ["r1", "r2", "r3"]
+    assert {op.fields["git_hash"] for op in updates} == {cap.hash}
+    assert [op for op in queued if op[0] == "blob" and op.hash == cap.hash]
 
 
 # --------------------------------------------------------------------------------------------
@@ -854,7 +878,6 @@ TIMING_SCRIPT = textwrap.dedent(
         "packages_cache_key": timed(environment.packages_cache_key),
         "installed_packages(cached)": timed(environment.installed_packages),
         "imported_modules": timed(lambda: environment.imported_modules(packages)),
-        "git_cache_key": timed(lambda: git.git_cache_key(repo)),
     }
     again = {"git_state": timed(lambda: git.git_state(repo))}
     print(json.dumps({"cold": cold, "warm": warm, "git_state again": again}))

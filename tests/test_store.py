@@ -35,6 +35,7 @@ from nbtrace.errors import (
     UsageError,
 )
 from nbtrace.jsonutil import param_number, param_to_json
+from nbtrace.store import ops as op
 from nbtrace.store.base import Store, open_store
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -93,8 +94,7 @@ def sha(text: str | bytes) -> str:
 def kernel_op(
     kernel_id: str = "k1", host: str = HOST, pid: int | None = None, started: float = T0
 ) -> tuple:
-    return (
-        "kernel",
+    return op.kernel(
         kernel_id,
         started,
         host,
@@ -119,19 +119,19 @@ def run_start(run_id: str, name: str = "train", started: float = T0, **fields: A
         "pid": os.getpid(),
     }
     row.update(fields)
-    return ("run_start", row)
+    return op.run_start(row)
 
 
 def param_op(run_id: str, key: str, value: Any) -> tuple:
     text = value if isinstance(value, str) else param_to_json(value)
-    return ("param", run_id, key, param_to_json(value), param_number(value), text)
+    return op.param(run_id, key, param_to_json(value), param_number(value), text)
 
 
 def run_end(
     run_id: str, status: str = "finished", ended: float = T0 + 60, last_seq: int | None = None
 ) -> tuple:
     res = json.dumps({"wall_s": 60.0, "cpu_s": 12.5, "peak_rss_bytes": 123456789})
-    return ("run_end", run_id, status, ended, last_seq, res)
+    return op.run_end(run_id, status, ended, last_seq, res)
 
 
 def simple_run(
@@ -148,10 +148,10 @@ def simple_run(
     ops: list[tuple] = [run_start(run_id, name, started, **fields)]
     ops += [param_op(run_id, k, v) for k, v in (params or {}).items()]
     ops += [
-        ("metric", run_id, k, i + 1, None, started + 1, float(v))
+        op.metric(run_id, k, i + 1, None, started + 1, float(v))
         for i, (k, v) in enumerate((metrics or {}).items())
     ]
-    ops += [("tag", run_id, k, v) for k, v in (tags or {}).items()]
+    ops += [op.tag(run_id, k, v) for k, v in (tags or {}).items()]
     if status != "running":
         ops.append(run_end(run_id, status, started + 60))
     store.apply(ops)
@@ -163,9 +163,9 @@ def full_run_ops(
     """Every kind of op, so that an export/import round trip has every field to lose."""
     sources = ["import numpy as np\n", "%log_param alpha=0.5", "1/0  # oops", "%track_run fit"]
     ops: list[tuple] = [kernel_op(kernel_id, started=started - 10, pid=99999)]
-    ops += [("source", sha(s), s) for s in sources]
+    ops += [op.source(sha(s), s) for s in sources]
     ops += [
-        ("cell", kernel_id, i + 1, i + 1, f"cell-{i}", sha(s), int(i == 2))
+        op.cell(kernel_id, i + 1, i + 1, f"cell-{i}", sha(s), int(i == 2))
         for i, s in enumerate(sources)
     ]
     nb = [sha(s) for s in sources]
@@ -194,10 +194,10 @@ def full_run_ops(
     pkgs = [("numpy", "1.26.4"), ("scikit-learn", "1.5.0"), ("pandas", "2.2.2")]
     h_pkg = stable_hash(sorted(pkgs))
     ops += [
-        ("blob", h_nb, "notebook", json.dumps(nb)),
-        ("blob", h_env, "environment", json.dumps(env)),
-        ("blob", h_git, "git", json.dumps(git)),
-        ("packages", h_pkg, pkgs),
+        op.blob(h_nb, "notebook", json.dumps(nb)),
+        op.blob(h_env, "environment", json.dumps(env)),
+        op.blob(h_git, "git", json.dumps(git)),
+        op.packages(h_pkg, pkgs),
     ]
     ops.append(
         run_start(
@@ -232,12 +232,12 @@ def full_run_ops(
     }.items():
         ops.append(param_op(run_id, k, v))
     values = [3.5, 2.25, math.nan, math.inf, -math.inf, 1.0]
-    ops += [("metric", run_id, "loss", i + 1, i * 10, started + i, v) for i, v in enumerate(values)]
-    ops.append(("metric", run_id, "mse", 7, None, started + 7, 1234.5))
-    ops += [("tag", run_id, "model", "enet"), ("tag", run_id, "stage", "dev")]
+    ops += [op.metric(run_id, "loss", i + 1, i * 10, started + i, v) for i, v in enumerate(values)]
+    ops.append(op.metric(run_id, "mse", 7, None, started + 7, 1234.5))
+    ops += [op.tag(run_id, "model", "enet"), op.tag(run_id, "stage", "dev")]
     data = bytes(range(256)) * 4
-    ops.append(("artifact", run_id, "model.bin", sha(data), len(data), data))
-    ops.append(("input", run_id, "data/train.csv", "c" * 64, 1000))
+    ops.append(op.artifact(run_id, "model.bin", sha(data), len(data), data))
+    ops.append(op.input(run_id, "data/train.csv", "c" * 64, 1000))
     ops.append(run_end(run_id, "finished", started + 60, last_seq=4))
     return ops
 
@@ -281,7 +281,7 @@ def test_run_lifecycle(store: Store) -> None:
     assert run["started_at"] == "2025-06-15T15:06:40.000Z"
     assert run["user"] == "ana" and run["host"] == HOST
 
-    store.apply([("heartbeat", "aa01", T0 + 30), run_end("aa01", "failed", T0 + 60)])
+    store.apply([op.heartbeat("aa01", T0 + 30), run_end("aa01", "failed", T0 + 60)])
     run = store.get_run("aa01")
     assert run["status"] == "failed"
     assert run["ended_at"] == "2025-06-15T15:07:40.000Z"
@@ -297,11 +297,11 @@ def test_run_started_and_ended_in_one_batch_reads_as_two_batches(store: Store) -
     """A batch holding both ends of a run (a loop of short runs) is written as one finished
     row; it must read exactly as the same ops applied in two batches, and stay idempotent."""
     start = run_start("bb01", "short", kernel_id="k1", start_seq=3, git_hash=None)
-    ops = [kernel_op(), start, ("heartbeat", "bb01", T0 + 30), run_end("bb01", "failed",
+    ops = [kernel_op(), start, op.heartbeat("bb01", T0 + 30), run_end("bb01", "failed",
                                                                       T0 + 60, last_seq=4)]
     store.apply(ops)
     store.apply([kernel_op(), run_start("bb02", "short", kernel_id="k1", start_seq=3)])
-    store.apply([("heartbeat", "bb02", T0 + 30), run_end("bb02", "failed", T0 + 60, last_seq=4)])
+    store.apply([op.heartbeat("bb02", T0 + 30), run_end("bb02", "failed", T0 + 60, last_seq=4)])
     one, two = store.get_run("bb01"), store.get_run("bb02")
     for key in ("status", "started_at", "ended_at", "duration_s", "resources", "name"):
         assert one[key] == two[key], key
@@ -350,7 +350,7 @@ def test_nonfinite_metrics_round_trip(store: Store) -> None:
     values = [math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-324, 1.7976931348623157e308]
     store.apply(
         [run_start("cc01")]
-        + [("metric", "cc01", "m", i + 1, i, T0 + i, v) for i, v in enumerate(values)]
+        + [op.metric("cc01", "m", i + 1, i, T0 + i, v) for i, v in enumerate(values)]
     )
     series = store.metric_series("cc01", "m")
     assert [s["step"] for s in series] == list(range(len(values)))
@@ -358,10 +358,10 @@ def test_nonfinite_metrics_round_trip(store: Store) -> None:
     assert math.isnan(got[0]) and got[1] == math.inf and got[2] == -math.inf
     assert got[3:] == values[3:]  # (-0.0 may come back as 0.0: SQLite does not keep the sign)
     for last in (math.nan, math.inf, -math.inf):
-        store.apply([("metric", "cc01", "last", int(T0) + len(str(last)), None, T0, last)])
+        store.apply([op.metric("cc01", "last", int(T0) + len(str(last)), None, T0, last)])
     # latest = highest seq: -inf has the longest str
     assert store.get_run("cc01")["metrics"]["last"] == -math.inf
-    store.apply([("metric", "cc01", "n", 1, None, T0, math.nan)])
+    store.apply([op.metric("cc01", "n", 1, None, T0, math.nan)])
     assert math.isnan(store.list_runs()[0][0]["metrics"]["n"])
     assert ids(store.list_runs("metrics.last < 0")[0]) == ["cc01"]
     assert store.list_runs("metrics.n > 0 or metrics.n < 0 or metrics.n = 0")[1] == 0
@@ -372,13 +372,13 @@ def test_metric_series_order_and_latest(store: Store) -> None:
     # Logged out of step order; two batches, the second holding older seqs.
     store.apply(
         [
-            ("metric", "dd01", "loss", seq, step, T0 + seq, float(seq))
+            op.metric("dd01", "loss", seq, step, T0 + seq, float(seq))
             for seq, step in ((1, 10), (2, 5), (5, 20))
         ]
     )
     store.apply(
         [
-            ("metric", "dd01", "loss", seq, step, T0 + seq, float(seq))
+            op.metric("dd01", "loss", seq, step, T0 + seq, float(seq))
             for seq, step in ((3, None), (4, 7))
         ]
     )
@@ -399,7 +399,7 @@ def test_metric_series_order_and_latest(store: Store) -> None:
 
 def test_tags_upsert_and_remove(store: Store) -> None:
     simple_run(store, "ee01", tags={"model": "enet", "stage": "dev"})
-    store.apply([("tag", "ee01", "model", "ridge")])
+    store.apply([op.tag("ee01", "model", "ridge")])
     assert store.get_run("ee01")["tags"] == {"model": "ridge", "stage": "dev"}
     run = store.update_run(
         "ee01", name="renamed", tags={"stage": None, "new": "1", "model": "x"}, note="a note"
@@ -420,10 +420,10 @@ def test_cells_and_sources_are_stored_once(store: Store) -> None:
     src = "x = 1\nprint(x)\n"
     ops = []
     for k in ("k1", "k2"):
-        ops += [kernel_op(k), ("source", sha(src), src)]
-        ops += [("cell", k, seq, seq, "c", sha(src), 0) for seq in (1, 2, 3)]
+        ops += [kernel_op(k), op.source(sha(src), src)]
+        ops += [op.cell(k, seq, seq, "c", sha(src), 0) for seq in (1, 2, 3)]
     store.apply(ops)
-    store.apply([("source", sha(src), src), ("cell", "k1", 2, 2, "c", sha(src), 1)])  # upsert
+    store.apply([op.source(sha(src), src), op.cell("k1", 2, 2, "c", sha(src), 1)])  # upsert
     assert count(store, "sources") == 1
     assert count(store, "cells") == 6
     store.apply([run_start("ff01", kernel_id="k1", start_seq=2), run_end("ff01", last_seq=3)])
@@ -445,7 +445,7 @@ def test_package_sets_stored_once_for_330_runs(store: Store) -> None:
         for i in range(batch, batch + 30):
             rid = f"{i:04d}aa"
             ops += [
-                ("packages", h, pkgs),
+                op.packages(h, pkgs),
                 run_start(rid, kernel_id="k1", packages_hash=h, started=T0 + i),
                 run_end(rid, ended=T0 + i + 1),
             ]
@@ -522,9 +522,9 @@ def test_artifact_bytes_round_trip(store: Store) -> None:
     store.apply(
         [
             run_start("aa11"),
-            ("artifact", "aa11", "all.bin", sha(small), len(small), small),
-            ("artifact", "aa11", "big.bin", sha(big), len(big), big),
-            ("artifact", "aa11", "empty", sha(b""), 0, b""),
+            op.artifact("aa11", "all.bin", sha(small), len(small), small),
+            op.artifact("aa11", "big.bin", sha(big), len(big), big),
+            op.artifact("aa11", "empty", sha(b""), 0, b""),
         ]
     )
     for name, data in (("all.bin", small), ("big.bin", big), ("empty", b"")):
@@ -545,7 +545,7 @@ def test_delete_run(store: Store) -> None:
     for rid in ("de01", "de02"):
         store.apply(
             full_run_ops(rid, "k-" + rid)[:-1]
-            + [("artifact", rid, "shared", sha(data), len(data), data), run_end(rid)]
+            + [op.artifact(rid, "shared", sha(data), len(data), data), run_end(rid)]
         )
     store.apply([run_start("de03", host=HOST, pid=os.getpid())])
     with pytest.raises(ConflictError):
@@ -685,12 +685,12 @@ def test_hostile_names_tags_and_values(store: Store, backend: str) -> None:
             run_start(rid, name=h, experiment=h, notebook_path=h, started=T0 + i),
             param_op(rid, key, h),
             param_op(rid, "p", h),
-            ("metric", rid, key, 1, None, T0, 1.0),
-            ("tag", rid, key, h),
-            ("tag", rid, "t", h),
-            ("source", sha(h), h),
-            ("cell", "k", i, i, h, sha(h), 0),
-            ("artifact", rid, key, sha(h), len(h), h.encode("utf-8")),
+            op.metric(rid, key, 1, None, T0, 1.0),
+            op.tag(rid, key, h),
+            op.tag(rid, "t", h),
+            op.source(sha(h), h),
+            op.cell("k", i, i, h, sha(h), 0),
+            op.artifact(rid, key, sha(h), len(h), h.encode("utf-8")),
             run_end(rid),
         ]
     store.apply(ops)
@@ -870,9 +870,9 @@ def test_reap_marks_dead_kernels_crashed_and_heartbeat_revives(store: Store) -> 
     assert store.get_run("07e401")["ended_at"] is not None
     assert store.reap() == 0
     # The kernel on the other host was only cut off: its next heartbeat revives the run.
-    store.apply([("heartbeat", "07e401", time.time())])
+    store.apply([op.heartbeat("07e401", time.time())])
     assert store.get_run("07e401")["status"] == "running"
-    store.apply([("heartbeat", "f1n101", time.time())])  # an ended run stays ended
+    store.apply([op.heartbeat("f1n101", time.time())])  # an ended run stays ended
     assert store.get_run("f1n101")["status"] == "finished"
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from kernels import run_notebook
+from nbtrace.store import ops as op
 from nbtrace.store.schema import MIGRATIONS
 from nbtrace.store.sqlite import SQLiteStore
 from nbtrace.writer import Writer, sync_spool
@@ -138,14 +139,14 @@ def test_writer_isolates_a_poison_op(tmp_path: Path) -> None:
     warnings: list[str] = []
     w = Writer(store, warnings.append)
     now = time.time()
-    w.submit(("run_start", {"id": "r1", "name": "n", "status": "running", "started_at": now}))
+    w.submit(op.run_start({"id": "r1", "name": "n", "status": "running", "started_at": now}))
     for i in range(200):
-        w.submit(("metric", "r1", "m", i + 1, i, now, float(i)))
+        w.submit(op.metric("r1", "m", i + 1, i, now, float(i)))
         if i == 57:
-            w.submit(("metric", "r1", "m", 1000, 2**63, now, 1.0))  # step beyond 64 bits
+            w.submit(op.metric("r1", "m", 1000, 2**63, now, 1.0))  # step beyond 64 bits
         if i == 150:
             w.submit(("no_such_op", "r1"))
-    w.submit(("run_end", "r1", "finished", now + 1, 0, "{}"))
+    w.submit(op.run_end("r1", "finished", now + 1, 0, "{}"))
     try:
         assert w.flush() is True
         assert not w.has_pending()
@@ -287,12 +288,12 @@ def test_full_disk_takes_the_backlog_in_smaller_batches(small_disk: Path, tmp_pa
     spool = tmp_path / "spool"
     w = Writer(store, warnings.append, spool_dir=spool, location_key=store.display_location)
     now = time.time()
-    w.submit(("run_start", {"id": "r1", "name": "n", "status": "running", "started_at": now}))
+    w.submit(op.run_start({"id": "r1", "name": "n", "status": "running", "started_at": now}))
     assert w.flush()
     filler = _fill(small_disk)
     n = 20_000
     for i in range(n):
-        w.submit(("metric", "r1", "m", i + 1, i, now, float(i)))
+        w.submit(op.metric("r1", "m", i + 1, i, now, float(i)))
     try:
         assert w.flush() is False  # the whole batch does not fit
         assert any("disk is full" in m for m in warnings)

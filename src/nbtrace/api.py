@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .errors import UsageError
+from .store import ops
 from .tracker import Run, Tracker
 
 _tracker: Tracker | None = None
@@ -188,7 +189,7 @@ def start_run(
     if description and not run.ghost:
         if not isinstance(description, str):
             raise UsageError("description must be a string")
-        t.writer.submit(("run_update", run.id, {"note": description}))
+        t.writer.submit(ops.run_update(run.id, {"note": description}))
     return ActiveRun(run)
 
 

@@ -11,7 +11,15 @@ killed kernel loses at most the last second).
 When the store is unreachable (a team server down, a file locked for too long), ops stay queued
 and are retried; the user gets one warning, not one per call. At exit, whatever cannot be
 written goes to a spool file that the next session or ``nbtrace sync`` uploads. Ops are
-idempotent (see :mod:`nbtrace.store.base`), so a batch applied twice writes once.
+idempotent (see :mod:`nbtrace.store.ops`), so a batch applied twice writes once.
+
+Spool file format: JSON lines; the first is a header ``{"location": ..., "version": N}``, each
+other an op as a JSON list (bytes as ``{"$b64": ...}``). A file without ``version`` (written
+before it existed) is version 0 and reads the same; a file of a version newer than
+:data:`SPOOL_VERSION` is refused, kept on disk and named in a one-line message.
+
+Failures on the background thread are never the user's exception: they are warned about once
+(``warn``) or logged on the ``nbtrace`` logger, which IPython and Jupyter show.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import atexit
 import base64
 import json
+import logging
 import os
 import threading
 import time
@@ -29,12 +38,22 @@ from typing import Any
 
 from .errors import BadDataError, NBTraceError, UsageError, one_line
 from .store.base import Op, Store
+from .store.ops import typed
 
 WarnFn = Callable[[str], None]
 
+log = logging.getLogger("nbtrace")
+
+#: The spool file format this module writes; it reads this one and every older one.
+SPOOL_VERSION = 1
+
 
 class Writer:
-    """The single path from a kernel's calls to its store."""
+    """The single path from a kernel's calls to its store.
+
+    Producers queue ops (records of :mod:`nbtrace.store.ops`) with :attr:`submit`; nothing
+    outside this class touches the queue.
+    """
 
     #: How long a cell end waits for a background flush in progress. The lock it waits for is
     #: only ever held while a batch is being written (milliseconds), never while another
@@ -64,6 +83,9 @@ class Writer:
         self.warn = warn
         self.interval = interval
         self.pending: deque[Op] = deque()
+        #: Queue one op (cheap; safe from any thread). The queue's own ``append``, so that
+        #: ``log_metric``'s hot path pays no Python call for it (a deque's append is atomic).
+        self.submit: Callable[[Op], None] = self.pending.append
         self._retry: list[Op] = []
         self._flush_lock = threading.Lock()
         self._failing = False
@@ -85,10 +107,6 @@ class Writer:
         self._can_nowait = _accepts_wait(store)
 
     # -------------------------------------------------------------- queue and flush
-    def submit(self, op: Op) -> None:
-        """Queue one op (cheap; safe from any thread)."""
-        self.pending.append(op)
-
     def sync(self) -> bool:
         """Flush from the user's thread unless that could block it.
 
@@ -127,7 +145,7 @@ class Writer:
         try:
             while True:
                 batch.append(pop())
-        except IndexError:
+        except IndexError:  # the queue is drained (not a failure)
             pass
         if not batch:
             return True
@@ -258,8 +276,11 @@ class Writer:
                 ):
                     with self._flush_lock:
                         self._flush_locked(wait=False)
-            except Exception:  # noqa: BLE001 - the writer thread must never die
-                pass
+            except Exception as exc:  # noqa: BLE001 - the writer thread must never die
+                log.warning(
+                    "nbtrace: the background writer hit an error (%s); it keeps running",
+                    one_line(exc), exc_info=log.isEnabledFor(logging.DEBUG),
+                )
 
     def close(self) -> None:
         """Stop the thread, write what can be written, and spool the rest."""
@@ -286,7 +307,8 @@ class Writer:
             path = self.spool_dir / f"{int(time.time() * 1000)}-{os.getpid()}.jsonl"
             tmp = path.with_suffix(".tmp")
             with open(tmp, "w", encoding="utf-8") as f:
-                f.write(json.dumps({"location": self.location_key}) + "\n")
+                header = {"location": self.location_key, "version": SPOOL_VERSION}
+                f.write(json.dumps(header) + "\n")
                 for op in ops:
                     f.write(json.dumps(_encode(op)) + "\n")
             os.replace(tmp, path)
@@ -357,27 +379,70 @@ def _decode(value: Any) -> Any:
     return value
 
 
-def _op_from_json(item: list[Any]) -> Op:
-    """Ops are tuples; nested lists stay lists except the packages pairs (tuples)."""
+def _op_from_json(item: Any) -> Op:
+    """An op read back from a spool line: its kind's record (see :func:`.ops.typed`), nested
+    lists kept as lists except the packages pairs (tuples). ValueError when it is no op."""
+    if not isinstance(item, list) or not item or not isinstance(item[0], str):
+        raise ValueError("a line is not an op")
     op = tuple(_decode(item))
-    if op and op[0] == "packages":
+    if op[0] == "packages" and len(op) == 3 and isinstance(op[2], list):
         op = (op[0], op[1], [tuple(p) for p in op[2]])
-    return op
+    return typed(op)
 
 
-def sync_spool(store: Store, spool_dir: Path, location_key: str) -> tuple[int, int]:
-    """Upload spooled ops meant for this store; returns (files uploaded, ops applied)."""
+def _read_spool(path: Path, location_key: str) -> list[Op] | None:
+    """The ops of spool file ``path`` when it is meant for ``location_key``, else None.
+
+    Raises OSError or ValueError when it cannot be read, :class:`UsageError` when a newer
+    nbtrace wrote it (its format is unknown here).
+    """
+    with open(path, encoding="utf-8") as f:
+        header = json.loads(f.readline() or "{}")
+        if not isinstance(header, dict):
+            raise ValueError("its first line is not a spool header")
+        if header.get("location") != location_key:
+            return None
+        version = header.get("version", 0)
+        if type(version) is not int or version < 0:
+            raise ValueError(f"its format version {one_line(version, 20)!r} is not a number")
+        if version > SPOOL_VERSION:
+            raise UsageError(
+                f"spool file {path} was written by a newer nbtrace (format {version}; this one"
+                f" reads up to {SPOOL_VERSION}): kept, upgrade nbtrace to upload it"
+            )
+        return [_op_from_json(json.loads(line)) for line in f if line.strip()]
+
+
+def _warn_kept(message: str) -> None:
+    log.warning("nbtrace: %s", message)
+
+
+def sync_spool(
+    store: Store,
+    spool_dir: Path,
+    location_key: str,
+    on_kept: Callable[[str], None] = _warn_kept,
+) -> tuple[int, int]:
+    """Upload spooled ops meant for this store; returns (files uploaded, ops applied).
+
+    A file that cannot be read (damaged, not a spool file) or that a newer nbtrace wrote is
+    kept on disk and reported through ``on_kept`` (one line each; the ``nbtrace`` logger by
+    default); the others are still uploaded. A batch the store refuses raises, as
+    :meth:`Store.apply` does, and its file is kept.
+    """
     files = sorted(spool_dir.glob("*.jsonl")) if spool_dir.is_dir() else []
     done_files = done_ops = 0
     for path in files:
         try:
-            with open(path, encoding="utf-8") as f:
-                header = json.loads(f.readline() or "{}")
-                if header.get("location") != location_key:
-                    continue
-                ops = [_op_from_json(json.loads(line)) for line in f if line.strip()]
-        except (OSError, ValueError):
+            ops = _read_spool(path, location_key)
+        except UsageError as exc:
+            on_kept(str(exc))
             continue
+        except (OSError, ValueError, RecursionError) as exc:
+            on_kept(f"spool file {path} cannot be read ({one_line(exc, 120)}): kept, not uploaded")
+            continue
+        if ops is None:
+            continue  # another store's
         store.apply(ops)
         path.unlink(missing_ok=True)
         done_files += 1

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..store import ops
 from . import deps
 
 
@@ -99,7 +100,7 @@ class RunEndCapture:
             cap.finished.wait(timeout)
 
     def submit(self, run_id: str, result: tuple[Any, ...]) -> None:
-        self._submit(("capture", run_id, *result))
+        self._submit(ops.capture(run_id, *result))
 
     def compute(self, cap: DepsCapture) -> tuple[Any, ...]:
         """``(modules_hash, inputs_hash, determinism_hash, imported_json)`` of a snapshot."""

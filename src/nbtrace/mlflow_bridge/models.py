@@ -22,6 +22,7 @@ from mlflow.store.entities.paged_list import PagedList
 from mlflow.utils.search_utils import SearchLoggedModelsUtils
 
 from ..errors import NotFoundError
+from ..store import ops
 from . import entities as ent
 from . import tables
 from .errors import mlflow_errors
@@ -165,7 +166,7 @@ class LoggedModelsMixin:
                 data = path.read_bytes()
                 name = prefix + path.relative_to(folder).as_posix()
                 self.tracker.writer.submit(
-                    ("artifact", run_id, name, hashlib.sha256(data).hexdigest(), size, data)
+                    ops.artifact(run_id, name, hashlib.sha256(data).hexdigest(), size, data)
                 )
         self.tracker.writer.kick()
 

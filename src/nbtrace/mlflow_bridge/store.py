@@ -41,6 +41,7 @@ from mlflow.utils.search_utils import (
 
 from ..errors import NBTraceError
 from ..jsonutil import param_to_json
+from ..store import ops
 from ..tracker import Run, Tracker
 from . import entities as ent
 from . import tables
@@ -272,7 +273,7 @@ class NBTraceTrackingStore(LoggedModelsMixin, AbstractStore):
         )
         self._runs[run.id] = run
         if note and not run.ghost:
-            self.tracker.writer.submit(("run_update", run.id, {"note": note}))
+            self.tracker.writer.submit(ops.run_update(run.id, {"note": note}))
         exp_id = tables.DEFAULT_ID if experiment_id is None else str(experiment_id)
         self._exp_of[run.id] = exp_id
         return self._memory_entity(run, given, note)
@@ -322,7 +323,7 @@ class NBTraceTrackingStore(LoggedModelsMixin, AbstractStore):
         status = RunStatus.to_string(run_status)
         if run_name and not run.ghost:
             run.name = run_name
-            self.tracker.writer.submit(("run_update", run_id, {"name": run_name}))
+            self.tracker.writer.submit(ops.run_update(run_id, {"name": run_name}))
         if RunStatus.is_terminated(run_status):
             ended = end_time / 1000 if end_time else time.time()
             self._mark_not_overridable(run)
@@ -331,7 +332,7 @@ class NBTraceTrackingStore(LoggedModelsMixin, AbstractStore):
             elif not run.ghost:
                 run.status = "failed" if status != "FINISHED" else "finished"
                 self.tracker.writer.submit(
-                    ("run_update", run_id, {"status": run.status, "ended_at": ended})
+                    ops.run_update(run_id, {"status": run.status, "ended_at": ended})
                 )
             if not run.ghost:
                 self._record_artifacts(run_id)
@@ -342,10 +343,8 @@ class NBTraceTrackingStore(LoggedModelsMixin, AbstractStore):
         elif status == "RUNNING" and not run.ghost and run not in self.tracker.open_runs():
             run.status = "running"
             self.tracker.writer.submit(
-                (
-                    "run_update",
-                    run_id,
-                    {"status": "running", "ended_at": None, "heartbeat_at": time.time()},
+                ops.run_update(
+                    run_id, {"status": "running", "ended_at": None, "heartbeat_at": time.time()}
                 )
             )
         return self.get_run(run_id).info
@@ -360,7 +359,7 @@ class NBTraceTrackingStore(LoggedModelsMixin, AbstractStore):
         only = sorted(self._mlflow_params.pop(run.id, set()) - run.param_keys)
         if only and not run.ghost and run.extra is not None and "cwd" in run.extra:
             run.extra["mlflow_params"] = only
-            self.tracker.writer.submit(("run_update", run.id, {"extra": json.dumps(run.extra)}))
+            self.tracker.writer.submit(ops.run_update(run.id, {"extra": json.dumps(run.extra)}))
 
     @mlflow_errors
     def delete_run(self, run_id: str) -> None:
@@ -425,7 +424,7 @@ class NBTraceTrackingStore(LoggedModelsMixin, AbstractStore):
         self._mlflow_params.setdefault(run.id, set()).add(key)
         if not run.ghost:
             self.tracker.writer.submit(
-                ("param", run.id, key, param_to_json(text), _number(text), text)
+                ops.param(run.id, key, param_to_json(text), _number(text), text)
             )
 
     def _tag(self, run: Run, key: str, value: str) -> None:
@@ -433,12 +432,12 @@ class NBTraceTrackingStore(LoggedModelsMixin, AbstractStore):
             return
         if key == "mlflow.runName":
             run.name = value
-            self.tracker.writer.submit(("run_update", run.id, {"name": value}))
+            self.tracker.writer.submit(ops.run_update(run.id, {"name": value}))
         elif key == "mlflow.note.content":
-            self.tracker.writer.submit(("run_update", run.id, {"note": value}))
+            self.tracker.writer.submit(ops.run_update(run.id, {"note": value}))
         elif key == "mlflow.parentRunId":
             run.nested_in = value
-            self.tracker.writer.submit(("run_update", run.id, {"nested_in": value}))
+            self.tracker.writer.submit(ops.run_update(run.id, {"nested_in": value}))
         else:
             self.tracker.set_tag(key, value, run=run)
 
@@ -512,7 +511,7 @@ class NBTraceTrackingStore(LoggedModelsMixin, AbstractStore):
             )
             path, sha, size = _dataset_fingerprint(d, key)
             if not run.ghost:
-                self.tracker.writer.submit(("input", run_id, path, sha, size))
+                self.tracker.writer.submit(ops.input(run_id, path, sha, size))
         for mi in models or []:
             items.append((f"model_in:{mi.model_id}", {"model_id": mi.model_id}))
         if not run.ghost:

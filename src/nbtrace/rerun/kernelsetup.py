@@ -140,9 +140,7 @@ def finish() -> None:
     tracker = api._tracker
     if tracker is None:
         return
-    git = tracker._cell_cache.get("git")
-    if git is not None:
-        git.join()
+    tracker.wait_for_git()
     if tracker.active is not None:
         tracker.end_run()
     tracker.flush()

@@ -4,31 +4,14 @@ Why an interface: the same code must run on a personal SQLite file and on a team
 server. All SQL lives below this module (``sql.py`` for the shared statements, one small
 backend module per engine); nothing above it knows which engine it talks to.
 
-Writes from kernels are *ops*: plain tuples, applied in batches by :meth:`Store.apply` inside
-one transaction. Every op is idempotent (client-made keys, ``ON CONFLICT``), so a batch that
-was retried after a network failure, or replayed from a spool file, never writes twice.
-
-Op shapes (first element names the op):
-
-``("kernel", id, started_at, host, user, pid, kernel_name, executable, notebook_path, seeds_json)``
-``("source", sha256, source)``
-``("cell", kernel_id, seq, execution_count, cell_id, sha256, error)``  (upsert: error may change)
-``("blob", hash, kind, data_json)``
-``("packages", set_hash, [(name, version), ...])``  names canonical (PEP 503)
-``("run_start", row_dict)``  keys: columns of ``runs`` (id, name, status, started_at, ...)
-``("run_update", run_id, fields_dict)``  plain column updates (heartbeat_at, last_seq, ...)
-``("param", run_id, key, value_json, num_or_None, text)``  text: a string or its JSON
-``("metric", run_id, key, seq, step_or_None, ts, value_float)``
-``("tag", run_id, key, value_str)``
-``("artifact", run_id, name, sha256, size, data_bytes)``
-``("artifact_file", run_id, name, sha256, size, staged_path)``  bytes read from a staged copy,
-in chunks; the copy is deleted once written
-``("input", run_id, path, sha256, size)``
-``("run_end", run_id, status, ended_at, last_seq, resources_json)``
-``("capture", ...)``, ``("output", ...)``, ``("param_delete", ...)``: see :mod:`.capture_sql`
-``("import_mark", run_id, imported_at, user, host)``  the run came from ``nbtrace import``
-``("mlflow_io", run_id, key, data_json)``  an MLflow dataset input / model link of a run
-``("mlflow_model", id, experiment_id, run_id, lifecycle_stage, data_json)``  a logged model
+Writes from kernels are *ops*: tuples whose first element names the op, applied in batches by
+:meth:`Store.apply` inside one transaction. Every op kind, its fields and their order are the
+records of :mod:`.ops` (``kernel``, ``source``, ``cell``, ``blob``, ``packages``,
+``run_start``, ``run_update``, ``heartbeat``, ``param``, ``metric``, ``tag``, ``artifact``,
+``artifact_file``, ``input``, ``run_end``, ``capture``, ``output``, ``param_delete``,
+``import_mark``, ``mlflow_io``, ``mlflow_model``); a plain tuple of the same layout is an op
+too. Every op is idempotent (client-made keys, ``ON CONFLICT``), so a batch that was retried
+after a network failure, or replayed from a spool file, never writes twice.
 """
 
 from __future__ import annotations
@@ -37,6 +20,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+#: An op: a record of :mod:`.ops` (or a plain tuple of the same layout), kind first.
 Op = tuple
 
 #: Every status a run can have.
