@@ -184,6 +184,31 @@ def test_op_records_are_the_tuples_the_store_reads(tmp_path: Path) -> None:
     assert run["metrics"]["loss"] == 0.25 and run["tags"]["k"] == "v"
 
 
+def test_hot_path_tuples_have_the_records_layouts(tmp_path: Path) -> None:
+    """``log_metric`` and ``log_param`` queue plain tuples (a record costs ~0.12 µs a call
+    more): each must read as its record, field by field."""
+    from nbtrace.tracker import Tracker
+
+    tr = Tracker(str(tmp_path / "runs.db"), warn=lambda _msg: None)
+    try:
+        run = tr.start_run(name="hot")
+        tr.writer.flush()
+        tr.log_metric("loss", 0.5, step=7)
+        for value in ("adam", 0.1, 3, True):
+            tr.log_param(f"p_{type(value).__name__}", value)
+        queued = [ops.typed(op) for op in tr.writer.pending]
+        metric = next(op for op in queued if op[0] == "metric")
+        assert type(metric) is ops.Metric
+        assert (metric.run_id, metric.key, metric.step, metric.value) == (run.id, "loss", 7, 0.5)
+        params = {op.key: op for op in queued if op[0] == "param"}
+        assert all(type(op) is ops.Param for op in params.values())
+        assert (params["p_str"].value_json, params["p_str"].text) == ('"adam"', "adam")
+        assert (params["p_float"].num, params["p_int"].num, params["p_bool"].num) == (0.1, 3, None)
+        assert params["p_bool"].value_json == "true" == params["p_bool"].text
+    finally:
+        tr.close()
+
+
 def _spool_file(path: Path, header: object, lines: list[object]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(json.dumps(x) for x in [header, *lines]) + "\n")

@@ -28,14 +28,14 @@ from .errors import UsageError, one_line
 from .jsonutil import param_number, param_to_json, to_plain
 from .runstate import ReplayPlan, Run
 from .store import ops
-from .store.ops import Metric, Param
 from .writer import Writer
 
-#: ``tuple.__new__``: the hot paths build their op record in one C call, skipping the
-#: NamedTuple's Python ``__new__`` (a frame more: ~0.2-0.4 µs). A record still costs ~0.12 µs
-#: a ``log_metric`` more than a plain tuple did (``benchmarks/ops_hot_path.py
-#: --same-process``: best 0.35 -> 0.46 µs in the loop, 2.24 -> 2.36 µs durable).
-_new = tuple.__new__
+# The two hot paths (``log_metric`` in a training loop, the params of a grid search) queue
+# plain tuples in the exact layout of :class:`~nbtrace.store.ops.Metric` and
+# :class:`~nbtrace.store.ops.Param` (kind first; ``tests/test_writer.py`` pins the layouts):
+# allocating a tuple subclass costs ~0.12 µs a call more even through ``tuple.__new__``
+# (``benchmarks/ops_hot_path.py --same-process``: best 0.35 -> 0.46 µs in the loop), and the
+# issue's rule is that the hot path stays where it was. Every other producer builds records.
 
 
 class LogCalls:
@@ -109,21 +109,21 @@ class LogCalls:
         # writes a float or an int with its repr; a str needs only its quoting).
         if t is str:
             if len(value) <= MAX_VALUE:
-                submit(_new(Param, ("param", run.id, key, json_str(value), None, value)))
+                submit(("param", run.id, key, json_str(value), None, value))
                 return
         elif t is float:
             if value - value == 0.0:
                 as_json = float.__repr__(value)
-                submit(_new(Param, ("param", run.id, key, as_json, value, as_json)))
+                submit(("param", run.id, key, as_json, value, as_json))
                 return
         elif t is int:
             if -(2**53) <= value <= 2**53:
                 as_json = int.__repr__(value)
-                submit(_new(Param, ("param", run.id, key, as_json, float(value), as_json)))
+                submit(("param", run.id, key, as_json, float(value), as_json))
                 return
         elif t is bool:
             as_json = "true" if value else "false"
-            submit(_new(Param, ("param", run.id, key, as_json, None, as_json)))
+            submit(("param", run.id, key, as_json, None, as_json))
             return
         try:
             as_json = param_to_json(value)
@@ -151,9 +151,7 @@ class LogCalls:
         if run.ghost:
             return
         run.metric_seq += 1
-        self.writer.submit(
-            _new(Metric, ("metric", run.id, key, run.metric_seq, step, time.time(), value))
-        )
+        self.writer.submit(("metric", run.id, key, run.metric_seq, step, time.time(), value))
 
     def log_metric_to(
         self, run: Run | None, key: str, value: Any, step: Any, timestamp: float | None
@@ -175,7 +173,7 @@ class LogCalls:
             return
         run.metric_seq += 1
         ts = time.time() if timestamp is None else float(timestamp)
-        self.writer.submit(_new(Metric, ("metric", run.id, key, run.metric_seq, step, ts, value)))
+        self.writer.submit(("metric", run.id, key, run.metric_seq, step, ts, value))
 
     def set_tag(self, key: str, value: Any, run: Run | None = None) -> None:
         """Set a tag on ``run`` (default: the active run)."""
