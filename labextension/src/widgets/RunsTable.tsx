@@ -68,7 +68,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   const count = grouped ? grouped.length : total;
   const headerRows = props.groupHeaders ? 2 : 1;
   const win = useVirtualWindow(count, headerRows * ROW_HEIGHT);
-  const { first, last } = win;
+  const { first, last, reset } = win;
 
   useEffect(() => {
     if (groupBy) {
@@ -79,7 +79,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   }, [model, first, last, groupBy, total, model.effectiveFilter, model.sort]);
 
   // A new query starts at the top.
-  useEffect(() => win.reset(), [model.effectiveFilter, model.sort, groupBy]);
+  useEffect(() => reset(), [reset, model.effectiveFilter, model.sort, groupBy]);
 
   const columns = props.columns ?? compactColumns(model.columns);
   const tableWidth = 30 + columns.reduce((sum, c) => sum + c.width, 0);
