@@ -75,6 +75,10 @@ export interface IRunsQueryState {
 
 /** The runs sidebar model. */
 export class RunsModel {
+  constructor() {
+    this._changed.connect(() => this._revision++);
+  }
+
   /** Emitted whenever rows, totals, query or errors change. */
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -221,6 +225,21 @@ export class RunsModel {
       out[i] = this.rowAt(i);
     }
     return out;
+  }
+
+  /** Whether a loaded run is nested in another one (the table then draws a tree). */
+  hasNested(): boolean {
+    for (const page of this._pages.values()) {
+      if (page.some(run => run.nested_in)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Counts the changes of the loaded rows (and everything else {@link changed} tells). */
+  get revision(): number {
+    return this._revision;
   }
 
   /** Whether a run is checked. */
@@ -507,6 +526,7 @@ export class RunsModel {
   });
   private _disposed = false;
   private _ready = false;
+  private _revision = 0;
   private _changed = new Signal<this, void>(this);
   private _selectionChanged = new Signal<this, void>(this);
   private _activeChanged = new Signal<this, string | null>(this);

@@ -7,12 +7,13 @@
  * The parts live in `table/`: the visible window, the header, the body and its rows, the
  * keyboard. This module picks the rows (the query's, or grouped) and puts the parts together.
  */
-import React, { useEffect } from 'react';
+import React, { useEffect, useRef, useState } from 'react';
 
-import { useSignals } from '../hooks';
+import { sameItems, useSignals } from '../hooks';
 import { BASE_COLUMNS, ColumnKey, LEADING_COLUMNS, RunsModel } from '../model';
 import { IColumn, makeColumn } from '../table/columns';
 import { DisplayRow, GROUP_LIMIT, GroupBy, groupRows } from '../table/grouping';
+import { listingRange, TreeRow, treeRows } from '../table/nesting';
 import { IHeaderActions, TableHeader } from './table/TableHeader';
 import { nextSort } from '../table/sorting';
 import { TableBody } from './table/TableBody';
@@ -45,6 +46,26 @@ export interface IRunsTableProps extends IHeaderActions {
   label?: string;
 }
 
+/**
+ * The query's rows as a tree when some loaded run is nested in another (null when none is),
+ * drawn again only when the loaded rows change.
+ */
+function useTree(
+  model: RunsModel,
+  enabled: boolean,
+  collapsed: ReadonlySet<string>
+): TreeRow[] | null {
+  // The rows are the model's: its revision says when they changed.
+  const key = [model, model.revision, enabled, collapsed];
+  const cache = useRef<{ key: unknown[]; rows: TreeRow[] | null } | null>(null);
+  if (!cache.current || !sameItems(cache.current.key, key)) {
+    const rows =
+      enabled && model.hasNested() ? treeRows(model.loadedRows(model.total ?? 0), collapsed) : null;
+    cache.current = { key, rows };
+  }
+  return cache.current.rows;
+}
+
 /** The runs table. */
 export function RunsTable(props: IRunsTableProps): JSX.Element {
   const { model } = props;
@@ -54,7 +75,17 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   const grouped: DisplayRow[] | null = groupBy
     ? groupRows(model.loadedRows(GROUP_LIMIT), groupBy, props.collapsed ?? new Set())
     : null;
-  const count = grouped ? grouped.length : total;
+  const [closedNests, setClosedNests] = useState<ReadonlySet<string>>(() => new Set());
+  const tree = useTree(model, !groupBy, closedNests);
+  const toggleNested = (id: string) =>
+    setClosedNests(closed => {
+      const next = new Set(closed);
+      if (!next.delete(id)) {
+        next.add(id);
+      }
+      return next;
+    });
+  const count = grouped ? grouped.length : tree ? tree.length : total;
   const headerRows = props.groupHeaders ? 2 : 1;
   const win = useVirtualWindow(count, headerRows * ROW_HEIGHT);
   const { first, last, reset } = win;
@@ -62,10 +93,12 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   useEffect(() => {
     if (groupBy) {
       model.setVisibleRange(0, Math.min(total, GROUP_LIMIT) - 1);
+    } else if (tree) {
+      model.setVisibleRange(...listingRange(tree, first, last));
     } else {
       model.setVisibleRange(first, last);
     }
-  }, [model, first, last, groupBy, total, model.effectiveFilter, model.sort]);
+  }, [model, first, last, groupBy, total, tree, model.effectiveFilter, model.sort]);
 
   // A new query starts at the top.
   useEffect(() => reset(), [reset, model.effectiveFilter, model.sort, groupBy]);
@@ -75,6 +108,10 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   const at = (position: number): DisplayRow | undefined => {
     if (grouped) {
       return grouped[position];
+    }
+    if (tree) {
+      const row = tree[position];
+      return row?.kind === 'run' ? row : undefined;
     }
     const run = model.rowAt(position);
     return run ? { kind: 'run', index: position, run, group: '' } : undefined;
@@ -86,10 +123,11 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
     count,
     headerRows,
     at,
-    onToggleGroup: props.onToggleGroup
+    onToggleGroup: props.onToggleGroup,
+    onToggleNested: toggleNested
   });
 
-  const body = { model, columns, first, last, count, headerRows, at, onKey };
+  const body = { model, columns, first, last, count, headerRows, at, onKey, toggleNested };
   return (
     <div className="nbtrace-RunsTable-scroll" ref={win.scroller} onScroll={win.onScroll}>
       <table

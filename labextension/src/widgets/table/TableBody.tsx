@@ -22,6 +22,8 @@ export interface ITableBodyProps {
   at: (position: number) => DisplayRow | undefined;
   onKey: (event: React.KeyboardEvent<HTMLTableRowElement>, position: number) => void;
   onToggleGroup?: (key: string) => void;
+  /** Show or hide the runs nested in a run. */
+  toggleNested: (id: string) => void;
 }
 
 /** One tab stop in the table (roving tabindex): the active row when on screen, else the first. */
@@ -76,6 +78,16 @@ function BodyRow(props: ITableBodyProps & { position: number; tabbable: boolean 
       onActivate={() => model.activate(run.id)}
       onCheck={checked => model.setSelected(run, checked)}
       onKeyDown={event => props.onKey(event, p)}
+      tree={
+        row.depth === undefined
+          ? undefined
+          : {
+              depth: row.depth,
+              nested: row.nested ?? 0,
+              collapsed: !!row.collapsed,
+              onToggle: () => props.toggleNested(run.id)
+            }
+      }
     />
   );
 }

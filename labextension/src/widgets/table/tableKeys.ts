@@ -19,6 +19,8 @@ export interface ITableKeysOptions {
   /** The row at a display position. */
   at: (position: number) => DisplayRow | undefined;
   onToggleGroup?: (key: string) => void;
+  /** Show or hide the runs nested in a run. */
+  onToggleNested?: (id: string) => void;
 }
 
 /** Focus the row at a position if it is in the DOM; false when it is not. */
@@ -60,6 +62,15 @@ export function tableKeyHandler(
       if (focusRow(options.scroller.current, moves[event.key], options.headerRows)) {
         event.preventDefault();
       }
+    } else if (
+      row.kind === 'run' &&
+      row.nested &&
+      (event.key === 'ArrowRight' || event.key === 'ArrowLeft') &&
+      row.collapsed === (event.key === 'ArrowRight')
+    ) {
+      // A tree's keys: right shows the nested runs, left hides them.
+      options.onToggleNested?.(row.run.id);
+      event.preventDefault();
     } else if (row.kind === 'group' && (event.key === 'Enter' || event.key === ' ')) {
       options.onToggleGroup?.(row.key);
       event.preventDefault();
