@@ -6,6 +6,7 @@
  * so the panel stays light with tens of thousands of runs; while visible, the pages on screen
  * are polled so new runs and status changes appear without a manual refresh.
  */
+import { IPoll, Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { listRuns, NbtraceError } from './api';
@@ -13,6 +14,20 @@ import type { IRunSummary } from './types';
 
 /** Rows fetched per request. */
 export const PAGE_SIZE = 100;
+
+/** Most filters kept in the history. */
+export const HISTORY_SIZE = 20;
+
+/** Longest wait between polls while the server keeps failing (the poll backs off to it). */
+const MAX_POLL_MS = 300 * 1000;
+
+/**
+ * The filter history after `filter` was applied: it goes first, an older copy of it is
+ * dropped, and the oldest entries past {@link HISTORY_SIZE} fall off.
+ */
+export function pushHistory(history: readonly string[], filter: string): string[] {
+  return [filter, ...history.filter(f => f !== filter)].slice(0, HISTORY_SIZE);
+}
 
 /** A column of the runs table: a built-in field, or `params.X`, `metrics.X`, `tags.X`. */
 export type ColumnKey = string;
@@ -41,6 +56,16 @@ export function queryKey(column: ColumnKey): string {
   return /^[\w-]+$/.test(name) ? `${group}.${name}` : `${group}."${name.replace(/"/g, '""')}"`;
 }
 
+/** The poll interval until the settings say otherwise. */
+const DEFAULT_POLL_MS = 2000;
+
+/** The poll's frequency for an interval in milliseconds (0: never). */
+function pollFrequency(ms: number): IPoll.Frequency {
+  return ms > 0
+    ? { interval: ms, backoff: true, max: Math.max(ms, MAX_POLL_MS) }
+    : { interval: Poll.NEVER, backoff: true, max: MAX_POLL_MS };
+}
+
 /** The persisted part of the model (state DB). */
 export interface IRunsQueryState {
   filter: string;
@@ -50,6 +75,10 @@ export interface IRunsQueryState {
 
 /** The runs sidebar model. */
 export class RunsModel {
+  constructor() {
+    this._changed.connect(() => this._revision++);
+  }
+
   /** Emitted whenever rows, totals, query or errors change. */
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -157,8 +186,12 @@ export class RunsModel {
     return this._pollInterval;
   }
   set pollInterval(ms: number) {
+    if (ms === this._pollInterval) {
+      return;
+    }
     this._pollInterval = ms;
-    this._schedulePoll();
+    this._poll.frequency = pollFrequency(ms);
+    void this._poll.schedule();
   }
 
   /** Whether the table is on screen (polling only runs while it is). */
@@ -173,7 +206,6 @@ export class RunsModel {
     if (value) {
       void this.refresh();
     }
-    this._schedulePoll();
   }
 
   /** The run at a table row, or undefined when its page is not loaded yet. */
@@ -193,6 +225,21 @@ export class RunsModel {
       out[i] = this.rowAt(i);
     }
     return out;
+  }
+
+  /** Whether a loaded run is nested in another one (the table then draws a tree). */
+  hasNested(): boolean {
+    for (const page of this._pages.values()) {
+      if (page.some(run => run.nested_in)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Counts the changes of the loaded rows (and everything else {@link changed} tells). */
+  get revision(): number {
+    return this._revision;
   }
 
   /** Whether a run is checked. */
@@ -243,7 +290,7 @@ export class RunsModel {
     this._resetRows();
     void this._loadVisible().then(() => {
       if (!this._filterError && filter) {
-        this._history = [filter, ...this._history.filter(f => f !== filter)].slice(0, 20);
+        this._history = pushHistory(this._history, filter);
       }
       this._emitQuery();
     });
@@ -317,10 +364,7 @@ export class RunsModel {
 
   /** Stop polling and drop listeners. */
   dispose(): void {
-    if (this._timer !== null) {
-      window.clearTimeout(this._timer);
-      this._timer = null;
-    }
+    this._poll.dispose();
     this._disposed = true;
     Signal.clearData(this);
   }
@@ -354,7 +398,7 @@ export class RunsModel {
       return; // the server refused this query: asking again gets the same answer
     }
     const pages = this._pagesInRange().filter(
-      p => force || (!this._pages.has(p) && !this._inflight.has(p))
+      p => force || (!this._pages.has(p) && !this._inflight.has(this._inflightKey(p)))
     );
     if (force) {
       // Pages off screen may be stale now: drop them, they are re-fetched on scroll.
@@ -370,7 +414,7 @@ export class RunsModel {
 
   private async _fetchPage(page: number): Promise<void> {
     const generation = this._generation;
-    const key = page;
+    const key = this._inflightKey(page);
     if (this._inflight.has(key)) {
       return this._inflight.get(key);
     }
@@ -420,6 +464,14 @@ export class RunsModel {
     return promise;
   }
 
+  /**
+   * A fetch in flight is the page of one query: a page of the query before is no answer for
+   * the one after it (else a filter set while the previous page loads would never be asked).
+   */
+  private _inflightKey(page: number): string {
+    return `${this._generation}:${page}`;
+  }
+
   private _refreshSelected(runs: IRunSummary[]): void {
     for (const run of runs) {
       if (this._selected.has(run.id)) {
@@ -432,21 +484,18 @@ export class RunsModel {
     this._queryChanged.emit({ filter: this._filter, sort: this._sort, history: this._history });
   }
 
-  private _schedulePoll(): void {
-    if (this._timer !== null) {
-      window.clearTimeout(this._timer);
-      this._timer = null;
-    }
-    if (!this._visible || this._pollInterval <= 0 || this._disposed) {
+  /**
+   * One tick of the poll: re-fetch the rows on screen unless a fetch is under way. Rejects
+   * when the server could not be reached, so the poll backs off until it answers again.
+   */
+  private async _pollTick(): Promise<void> {
+    if (this._inflight.size > 0) {
       return;
     }
-    this._timer = window.setTimeout(async () => {
-      this._timer = null;
-      if (!document.hidden && this._inflight.size === 0) {
-        await this.refresh().catch(() => undefined);
-      }
-      this._schedulePoll();
-    }, this._pollInterval);
+    await this.refresh();
+    if (this._error) {
+      throw this._error;
+    }
   }
 
   private _filter = '';
@@ -461,16 +510,23 @@ export class RunsModel {
   private _loading = true;
   private _columns: ColumnKey[] = [];
   private _pages = new Map<number, IRunSummary[]>();
-  private _inflight = new Map<number, Promise<void>>();
+  private _inflight = new Map<string, Promise<void>>();
   private _generation = 0;
   private _range: [number, number] = [0, 50];
   private _selected = new Map<string, IRunSummary>();
   private _active: string | null = null;
   private _visible = false;
-  private _pollInterval = 2000;
-  private _timer: number | null = null;
+  private _pollInterval = DEFAULT_POLL_MS;
+  // Polls only while the table is on screen and the page is not hidden; backs off on failure.
+  private _poll = new Poll({
+    factory: () => this._pollTick(),
+    frequency: pollFrequency(DEFAULT_POLL_MS),
+    standby: () => (!this._visible || this._pollInterval <= 0 ? true : 'when-hidden'),
+    linger: 0
+  });
   private _disposed = false;
   private _ready = false;
+  private _revision = 0;
   private _changed = new Signal<this, void>(this);
   private _selectionChanged = new Signal<this, void>(this);
   private _activeChanged = new Signal<this, string | null>(this);

@@ -128,11 +128,23 @@ def test_default_columns_tell_degree_sweep_runs_apart(
     assert sorted(column_cells(view, "params.degree"), key=int) == ["1", "3", "5", "9"]
     mse = column_cells(view, "metrics.mse")
     assert len(set(mse)) == 4 and all(mse), mse
-    # Column groups above the headers; the name column stays put when scrolled sideways.
+    shot(page, artifacts, "runs-table.png")
+
+
+def test_column_groups_above_the_headers(page: Page, table_lab: LabServer) -> None:
+    view = open_table(page, table_lab)
+    apply_filter(view, "name = 'degree-sweep'")
+    expect(view.locator(".nbtrace-RunsTable-row")).to_have_count(4)
     groups = view.locator(".nbtrace-RunsTable-groups th")
     expect(groups.filter(has_text="Parameters")).to_have_count(1)
     expect(groups.filter(has_text="Metrics")).to_have_count(1)
     expect(groups.filter(has_text="System")).to_have_count(1)
+
+
+def test_name_column_stays_when_scrolled_sideways(page: Page, table_lab: LabServer) -> None:
+    view = open_table(page, table_lab)
+    apply_filter(view, "name = 'degree-sweep'")
+    expect(view.locator(".nbtrace-RunsTable-row")).to_have_count(4)
     name = view.locator(".nbtrace-RunsTable-row td.nbtrace-sticky-name").first
     before = name.bounding_box()
     view.locator(".nbtrace-RunsTable-scroll").evaluate("n => n.scrollLeft = 400")
@@ -140,8 +152,6 @@ def test_default_columns_tell_degree_sweep_runs_apart(
         "n => n.scrollLeft > 0", arg=view.locator(".nbtrace-RunsTable-scroll").element_handle()
     )
     assert before is not None and name.bounding_box()["x"] == pytest.approx(before["x"], abs=1)
-    view.locator(".nbtrace-RunsTable-scroll").evaluate("n => n.scrollLeft = 0")
-    shot(page, artifacts, "runs-table.png")
 
 
 def test_column_chooser_lists_every_column_inside_the_viewport(
@@ -161,7 +171,16 @@ def test_column_chooser_lists_every_column_inside_the_viewport(
     listed = chooser.get_by_role("list", name="Table columns").get_by_role("checkbox")
     assert listed.count() >= 1000  # the wide run's keys, the grid's, the quick start's
     shot(page, artifacts, "column-chooser.png")
-    # Search narrows; a column unticked stays listed, unticked.
+    chooser.get_by_role("button", name="Done").click()
+    expect(chooser).to_have_count(0)
+
+
+def test_column_chooser_search_and_ticks(page: Page, table_lab: LabServer) -> None:
+    """Search narrows; a column ticked is shown; unticked, it stays listed, unticked."""
+    view = open_table(page, table_lab)
+    view.get_by_role("button", name="Columns").click()
+    chooser = page.get_by_role("dialog", name="Choose columns")
+    listed = chooser.get_by_role("list", name="Table columns").get_by_role("checkbox")
     chooser.get_by_role("searchbox", name="Search columns").fill("p0999")
     expect(listed).to_have_count(1)
     listed.first.check()
@@ -174,7 +193,10 @@ def test_column_chooser_lists_every_column_inside_the_viewport(
     chooser.get_by_role("button", name="Done").click()
     expect(chooser).to_have_count(0)
 
-    # In the 250 px sidebar too, the popup is whole.
+
+def test_column_chooser_whole_in_the_sidebar(page: Page, table_lab: LabServer) -> None:
+    """In the 250 px sidebar too, the popup is whole."""
+    open_table(page, table_lab)
     page.get_by_role("tab", name="nbtrace").click()
     sidebar = page.locator(".nbtrace-RunsSection")
     sidebar.get_by_role("button", name="Columns").click()
@@ -234,7 +256,18 @@ def test_grouping_by_sweep_tag_collapses(page: Page, table_lab: LabServer) -> No
         header.click()
         expect(header).to_have_attribute("aria-expanded", "false")
     expect(view.locator(".nbtrace-RunsTable-row")).to_have_count(0)
-    # Keyboard: Enter opens a group again.
+    view.get_by_role("combobox", name="Group by").select_option("")
+    expect(groups).to_have_count(0)
+
+
+def test_grouping_keyboard_opens_a_group(page: Page, table_lab: LabServer) -> None:
+    """Enter on a closed group's header opens it."""
+    view = open_table(page, table_lab)
+    apply_filter(view, "experiment = 'grid'")
+    view.get_by_role("combobox", name="Group by").select_option("tags.sweep")
+    groups = view.locator(".nbtrace-RunsTable-groupRow")
+    groups.first.click()
+    expect(groups.first).to_have_attribute("aria-expanded", "false")
     groups.first.focus()
     page.keyboard.press("Enter")
     expect(groups.first).to_have_attribute("aria-expanded", "true")

@@ -84,11 +84,19 @@ def test_table_shows_runs(page: Page, lab: LabServer, artifacts: Path) -> None:
     expect(row(page, "broken").locator(".nbtrace-status-failed")).to_have_text("failed")
     expect(page.locator(".nbtrace-StatusLine")).to_contain_text(f"{len(names)} runs")
     shot(page, artifacts, "sidebar.png")
-    # Keyboard: arrows move between rows, Enter shows the details, Space checks the row.
+
+
+def test_keyboard_moves_opens_and_ticks(page: Page, lab: LabServer) -> None:
+    """Arrows move between rows, Enter shows the details, Space ticks the row."""
+    open_sidebar(page, lab)
+    expect(row(page, "baseline")).to_be_visible()
+    names = row_names(page)
     rows(page).first.focus()
     page.keyboard.press("ArrowDown")
+    expect(rows(page).nth(1)).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator(".nbtrace-RunName")).to_have_text(names[1])
+    expect(rows(page).nth(1)).to_be_focused()
     page.keyboard.press(" ")
     expect(page.get_by_role("checkbox", name=f"Select {names[1]}", exact=True)).to_be_checked()
 
@@ -130,12 +138,15 @@ def test_palette_command_opens_sidebar(page: Page, lab: LabServer) -> None:
     expect(row(page, "baseline")).to_be_visible()
 
 
-def test_filter_narrows_and_reports_position(page: Page, lab: LabServer) -> None:
+def test_filter_narrows(page: Page, lab: LabServer) -> None:
     open_sidebar(page, lab)
     apply_filter(page, "experiment = 'demo' and params.alpha > 1")
     expect(rows(page)).to_have_count(1)
     assert row_names(page) == ["stronger-reg"]
 
+
+def test_bad_filter_reports_position(page: Page, lab: LabServer) -> None:
+    open_sidebar(page, lab)
     apply_filter(page, "params.alpha >> 1")
     alert = page.locator(".nbtrace-FilterBar-error")
     expect(alert).to_contain_text(re.compile(r"position \d+"))
@@ -143,12 +154,16 @@ def test_filter_narrows_and_reports_position(page: Page, lab: LabServer) -> None
         "aria-invalid", "true"
     )
     expect(rows(page)).to_have_count(0)
-
     apply_filter(page, "name like 'sweep%'")
     expect(rows(page)).to_have_count(3)
     expect(alert).to_have_count(0)
 
-    # The last filter is kept across reloads (state database, same workspace).
+
+def test_filter_kept_across_reloads(page: Page, lab: LabServer) -> None:
+    """The last filter is kept across reloads (state database, same workspace)."""
+    open_sidebar(page, lab)
+    apply_filter(page, "name like 'sweep%'")
+    expect(rows(page)).to_have_count(3)
     page.wait_for_timeout(500)
     open_sidebar(page, lab, reset=False)
     expect(page.get_by_role("searchbox", name="Filter runs")).to_have_value("name like 'sweep%'")
@@ -157,7 +172,7 @@ def test_filter_narrows_and_reports_position(page: Page, lab: LabServer) -> None
     expect(row(page, "baseline")).to_be_visible()
 
 
-def test_sorting(page: Page, lab: LabServer) -> None:
+def test_sorting_by_name(page: Page, lab: LabServer) -> None:
     open_sidebar(page, lab)
     apply_filter(page, "experiment != 'security'")
     expect(row(page, "baseline")).to_be_visible()
@@ -172,7 +187,12 @@ def test_sorting(page: Page, lab: LabServer) -> None:
     expect(rows(page).first).to_contain_text("sweep-2")
     assert row_names(page) == sorted(names, reverse=True)
 
-    # A metric column picked by the user, sorted by the server (numbers, missing last).
+
+def test_sorting_by_a_chosen_metric_column(page: Page, lab: LabServer) -> None:
+    """A metric column picked by the user, sorted by the server (numbers, missing last)."""
+    open_sidebar(page, lab)
+    apply_filter(page, "experiment != 'security'")
+    expect(row(page, "baseline")).to_be_visible()
     page.get_by_role("button", name="Columns").click()
     page.get_by_role("checkbox", name="metrics.mse").check()
     page.get_by_role("button", name="Done").click()
@@ -187,19 +207,28 @@ def test_sorting(page: Page, lab: LabServer) -> None:
     page.get_by_role("checkbox", name="metrics.mse").uncheck()
     page.get_by_role("button", name="Done").click()  # the chooser is a popup over the table
 
-    # Rows have a context menu with the re-execute command.
+
+def test_row_context_menu(page: Page, lab: LabServer) -> None:
+    """Rows have a context menu with the re-execute command."""
+    open_sidebar(page, lab)
     row(page, "baseline").click(button="right")
     expect(page.get_by_role("menuitem", name="Re-execute…")).to_be_visible()
     expect(page.get_by_role("menuitem", name="Open as notebook")).to_be_visible()
     page.keyboard.press("Escape")
 
 
-def test_details_show_cells_and_environment(page: Page, lab: LabServer, artifacts: Path) -> None:
+def open_details(page: Page, lab: LabServer, name: str) -> Locator:
+    """The sidebar with the details of the run ``name`` shown."""
     open_sidebar(page, lab)
-    row(page, "baseline").click()
+    row(page, name).click()
     details = page.locator(".nbtrace-Details")
-    expect(details.get_by_role("heading", name="baseline")).to_be_visible()
-    # Cells in execution order with hashes; the run's own cells are marked.
+    expect(details.get_by_role("heading", name=name)).to_be_visible()
+    return details
+
+
+def test_details_show_cells(page: Page, lab: LabServer) -> None:
+    """Cells in execution order with hashes; the run's own cells are marked."""
+    details = open_details(page, lab, "baseline")
     cells = details.get_by_role("list", name="Recorded cells").get_by_role("listitem")
     expect(cells).to_have_count(7)
     expect(cells.nth(0)).to_contain_text("%load_ext nbtrace")
@@ -207,10 +236,19 @@ def test_details_show_cells_and_environment(page: Page, lab: LabServer, artifact
     expect(cells.nth(3)).to_contain_text("%log_param alpha=0.5")
     expect(cells.nth(3)).to_contain_text("in run")
     expect(cells.nth(3).locator(".nbtrace-Cell-hash")).to_have_text(re.compile("^[0-9a-f]{12}$"))
-    # Params, metrics with their chart, environment with a package search.
+
+
+def test_details_show_params_and_metrics(page: Page, lab: LabServer) -> None:
+    """Params, and metrics with their chart."""
+    details = open_details(page, lab, "baseline")
     expect(details.get_by_role("table", name="Parameters")).to_contain_text("alpha")
     expect(details.get_by_role("table", name="Metrics")).to_contain_text("mse")
     expect(details.locator(".nbtrace-MetricsSection svg").first).to_be_visible()
+
+
+def test_details_show_environment(page: Page, lab: LabServer, artifacts: Path) -> None:
+    """The environment, with a package search."""
+    details = open_details(page, lab, "baseline")
     env = details.get_by_role("table", name="Environment")
     expect(env).to_contain_text(re.compile(r"python\s*3\.\d+"))
     details.get_by_role("searchbox", name="Search packages").fill("nbformat")
@@ -286,26 +324,27 @@ def test_html_in_names_is_text(page: Page, lab: LabServer, dialogs: list[str]) -
     assert dialogs == []
 
 
-def test_edit_tags_note_and_name(page: Page, lab: LabServer) -> None:
-    open_sidebar(page, lab)
-    row(page, "sweep-1").click()
-    details = page.locator(".nbtrace-Details")
-    expect(details.get_by_role("heading", name="sweep-1")).to_be_visible()
+def test_edit_tags(page: Page, lab: LabServer) -> None:
+    details = open_details(page, lab, "sweep-1")
     details.get_by_role("textbox", name="Tag name").fill("reviewed")
     details.get_by_role("textbox", name="Tag value").fill("<i>yes</i>")
     details.get_by_role("button", name="Add tag").click()
     tags = details.get_by_role("list", name="Tags")
     expect(tags).to_contain_text("<i>yes</i>")
+    run_id = details.locator(".nbtrace-RunId code").inner_text()
+    assert lab.get(f"/nbtrace/api/runs/{run_id}")["tags"]["reviewed"] == "<i>yes</i>"
+    details.get_by_role("button", name="Remove tag reviewed").click()
+    expect(tags).not_to_contain_text("reviewed")
+    assert "reviewed" not in lab.get(f"/nbtrace/api/runs/{run_id}")["tags"]
+
+
+def test_edit_note(page: Page, lab: LabServer) -> None:
+    details = open_details(page, lab, "sweep-1")
     details.get_by_role("textbox", name="Note").fill("learning rate too small")
     details.get_by_role("button", name="Save note").click()
     expect(details.get_by_role("button", name="Save note")).to_be_disabled()
     run_id = details.locator(".nbtrace-RunId code").inner_text()
-    stored = lab.get(f"/nbtrace/api/runs/{run_id}")
-    assert stored["tags"]["reviewed"] == "<i>yes</i>"
-    assert stored["note"] == "learning rate too small"
-    details.get_by_role("button", name="Remove tag reviewed").click()
-    expect(tags).not_to_contain_text("reviewed")
-    assert "reviewed" not in lab.get(f"/nbtrace/api/runs/{run_id}")["tags"]
+    assert lab.get(f"/nbtrace/api/runs/{run_id}")["note"] == "learning rate too small"
 
 
 def test_dark_theme(page: Page, lab: LabServer, artifacts: Path) -> None:
@@ -364,10 +403,10 @@ def test_server_errors_are_explained(page: Page, lab: LabServer) -> None:
     expect(page.get_by_role("alert")).to_contain_text("disk I/O error")
 
 
-def test_new_runs_appear_and_notebook_links(page: Page, lab: LabServer) -> None:
+def test_new_runs_appear_without_a_refresh(page: Page, lab: LabServer) -> None:
+    """A kernel logs a run while the sidebar is open: it shows up without a refresh."""
     open_sidebar(page, lab)
     expect(row(page, "baseline")).to_be_visible()
-    # A kernel logs a run while the sidebar is open: it shows up without a refresh.
     run_notebook(
         ["%load_ext nbtrace", "%track_run live-run\n%log_metric x=1\n%end_run"],
         lab.db,
@@ -376,8 +415,12 @@ def test_new_runs_appear_and_notebook_links(page: Page, lab: LabServer) -> None:
     )
     expect(row(page, "live-run")).to_be_visible(timeout=15_000)
 
-    # "What changed since this run" against the notebook open now: edit one code cell of
-    # baseline.ipynb on disk and add one, then open it.
+
+def test_what_changed_since_the_run(page: Page, lab: LabServer) -> None:
+    """"What changed since this run" against the notebook open now: edit one code cell of
+    baseline.ipynb on disk and add one, then open it."""
+    open_sidebar(page, lab)
+    expect(row(page, "baseline")).to_be_visible()
     path = lab.root / "baseline.ipynb"
     nb = nbformat.read(path, as_version=4)
     nb.cells[3].source = nb.cells[3].source.replace("alpha=0.5", "alpha=0.7")
@@ -397,7 +440,10 @@ def test_new_runs_appear_and_notebook_links(page: Page, lab: LabServer) -> None:
     expect(changes.nth(0)).to_contain_text("alpha=0.7")
     expect(changes.nth(1)).to_contain_text("added")
 
-    # "Open as notebook": a new notebook with a tagged parameters cell.
+
+def test_open_as_notebook(page: Page, lab: LabServer) -> None:
+    """"Open as notebook": a new notebook with a tagged parameters cell."""
+    open_details(page, lab, "baseline")
     page.locator(".nbtrace-Details").get_by_role("button", name="Open as notebook").click()
     tab = page.get_by_role("tab", name=re.compile(r"^baseline-[0-9a-f]{8}\.ipynb"))
     expect(tab).to_be_visible()
@@ -408,12 +454,19 @@ def test_new_runs_appear_and_notebook_links(page: Page, lab: LabServer) -> None:
     assert len(params) == 1 and "alpha = 0.5" in params[0].source
     assert any("%log_param alpha l1_ratio solver" in c.source for c in made.cells)
 
-    # Delete a run (after confirming).
-    row(page, "live-run").click()
+
+def test_delete_a_run_after_confirming(page: Page, lab: LabServer) -> None:
+    run_notebook(
+        ["%load_ext nbtrace", "%track_run doomed-run\n%log_metric x=1\n%end_run"],
+        lab.db,
+        lab.root,
+        "doomed.ipynb",
+    )
+    open_details(page, lab, "doomed-run")
     page.locator(".nbtrace-Details").get_by_role("button", name="Delete").click()
     page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
-    expect(row(page, "live-run")).to_have_count(0)
-    assert "live-run" not in row_names(page)
+    expect(row(page, "doomed-run")).to_have_count(0)
+    assert "doomed-run" not in row_names(page)
 
 
 def test_rerun_progress_and_cancel(page: Page, lab: LabServer) -> None:
@@ -496,11 +549,15 @@ def test_rerun_of_another_users_run_asks_for_trust(page: Page, lab: LabServer) -
     dialog.get_by_role("button", name="Close").click()
 
 
-def test_sweep_from_the_details(page: Page, lab: LabServer, artifacts: Path) -> None:
-    open_sidebar(page, lab)
-    row(page, "stronger-reg").click()
+def open_sweep(page: Page, lab: LabServer, name: str) -> Locator:
+    """The sweep dialog of the run ``name``."""
+    open_details(page, lab, name)
     page.locator(".nbtrace-Details").get_by_role("button", name="Sweep…").click()
-    dialog = page.get_by_role("dialog", name="Sweep stronger-reg")
+    return page.get_by_role("dialog", name=f"Sweep {name}")
+
+
+def test_sweep_form_checks_the_values(page: Page, lab: LabServer) -> None:
+    dialog = open_sweep(page, lab, "stronger-reg")
     values = dialog.get_by_label("Values of alpha")
     expect(values).to_have_value("2")
     values.fill("1, 3")
@@ -508,6 +565,13 @@ def test_sweep_from_the_details(page: Page, lab: LabServer, artifacts: Path) -> 
     expect(dialog).to_contain_text('"x" expects a number')
     expect(dialog.get_by_role("button", name="Start sweep")).to_be_disabled()
     dialog.get_by_label("Values of l1_ratio").fill("0.1")
+    expect(dialog).to_contain_text("2 runs.")
+    expect(dialog.get_by_role("button", name="Start sweep")).to_be_enabled()
+
+
+def test_sweep_runs_and_shows_its_runs(page: Page, lab: LabServer, artifacts: Path) -> None:
+    dialog = open_sweep(page, lab, "stronger-reg")
+    dialog.get_by_label("Values of alpha").fill("1, 3")
     expect(dialog).to_contain_text("2 runs.")
     dialog.get_by_label("Kernels at once").fill("2")
     dialog.get_by_role("button", name="Start sweep").click()

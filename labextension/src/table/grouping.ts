@@ -17,7 +17,16 @@ export type GroupBy = string;
 /** A row of a grouped table: a group's header or a run. */
 export type DisplayRow =
   | { kind: 'group'; key: string; label: string; count: number; collapsed: boolean }
-  | { kind: 'run'; index: number; run: IRunSummary; group: string };
+  | {
+      kind: 'run';
+      index: number;
+      run: IRunSummary;
+      group: string;
+      /** In the tree of nested runs (table/nesting.ts): the run's level, its nested runs. */
+      depth?: number;
+      nested?: number;
+      collapsed?: boolean;
+    };
 
 /** The group key and label of a run. */
 export function groupOf(

@@ -22,6 +22,9 @@ export function Chart(props: IChartProps): JSX.Element {
   const handlers = useRef<SignalHandlers>({});
   handlers.current = props.signals ?? {};
   const [error, setError] = useState<string | null>(null);
+  // The spec of the latest render; the chart is drawn again only when its text changes.
+  const spec = useRef(props.spec);
+  spec.current = props.spec;
   const key = JSON.stringify(props.spec);
   const theme = document.body.dataset.jpThemeName ?? '';
 
@@ -30,10 +33,10 @@ export function Chart(props: IChartProps): JSX.Element {
     let live = true;
     if (node.current) {
       const signals: SignalHandlers = {};
-      for (const name of Object.keys(props.signals ?? {})) {
+      for (const name of Object.keys(handlers.current)) {
         signals[name] = value => handlers.current[name]?.(value);
       }
-      renderChart(node.current, props.spec, signals).then(
+      renderChart(node.current, spec.current, signals).then(
         f => (live ? (free = f) : f()),
         e => live && setError(String(e?.message ?? e))
       );
@@ -42,7 +45,6 @@ export function Chart(props: IChartProps): JSX.Element {
       live = false;
       free?.();
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key, theme]);
 
   return (

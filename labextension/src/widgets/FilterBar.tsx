@@ -2,7 +2,7 @@
  * The filter box: takes the query language, applies it on Enter, and shows the server's
  * error inline with a marker under the position it names.
  */
-import React, { useEffect, useId, useState } from 'react';
+import React, { useId, useState } from 'react';
 
 import { useSignals } from '../hooks';
 import { RunsModel } from '../model';
@@ -29,14 +29,16 @@ export function FilterBar(props: IFilterBarProps): JSX.Element {
   const [applied, setApplied] = useState(model.filter);
   const id = useId();
 
-  // Follow the model when it is restored from the state database.
-  useEffect(() => {
+  // Follow the model when it is restored from the state database (state adjusted while
+  // rendering, as React's docs advise, rather than in an effect).
+  const [seen, setSeen] = useState(model.filter);
+  if (model.filter !== seen) {
+    setSeen(model.filter);
     if (model.filter !== applied) {
       setApplied(model.filter);
       setText(model.filter);
     }
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [model.filter]);
+  }
 
   const apply = (value: string) => {
     setApplied(value.trim());

@@ -6,9 +6,8 @@
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
 import type { INotebookTracker } from '@jupyterlab/notebook';
-import { ReactWidget, refreshIcon } from '@jupyterlab/ui-components';
+import { refreshIcon } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
-import { Message } from '@lumino/messaging';
 import { SplitPanel } from '@lumino/widgets';
 import React, { useMemo, useState } from 'react';
 
@@ -24,7 +23,9 @@ import { FilterBar } from './FilterBar';
 import { ParallelCoordinates } from './ParallelCoordinates';
 import { DetailsWidget } from './RunDetails';
 import { RunsTable } from './RunsTable';
-import { CommandIDs, ErrorMessage, MAX_COMPARE } from './RunsView';
+import { RunsModelWidget } from './RunsModelWidget';
+import { CommandIDs, ErrorMessage } from './RunsView';
+import { SelectionActions } from './SelectionActions';
 
 /** Runs the default columns are computed from. */
 const DEFAULTS_SAMPLE = 500;
@@ -109,8 +110,6 @@ export function MainRunsView(props: IMainRunsViewProps): JSX.Element {
     widths: state.settings.columnWidths,
     order: state.settings.columnOrder
   });
-  const count = model.selected.length;
-  const canCompare = count >= 2 && count <= MAX_COMPARE;
   const groupBy = state.settings.groupBy;
   const error = model.error;
 
@@ -118,27 +117,11 @@ export function MainRunsView(props: IMainRunsViewProps): JSX.Element {
     <div className="nbtrace-MainRuns">
       <FilterBar model={model} />
       <div className="nbtrace-Toolbar" role="toolbar" aria-label="Runs table actions">
-        <button
-          className="jp-Button jp-mod-styled jp-mod-accept nbtrace-CompareButton"
-          disabled={!canCompare}
-          title={
-            canCompare ? 'Compare the ticked runs' : `Tick 2 to ${MAX_COMPARE} runs to compare them`
-          }
-          onClick={() => void commands.execute(CommandIDs.compare, { source: 'table' })}
-        >
-          Compare
-        </button>
-        <span className="nbtrace-muted nbtrace-SelectedCount" aria-live="polite">
-          {count > 0 ? `${count} selected` : ''}
-        </span>
-        {count > 0 && (
-          <button
-            className="jp-Button jp-mod-styled jp-mod-minimal nbtrace-link"
-            onClick={() => model.clearSelection()}
-          >
-            Clear
-          </button>
-        )}
+        <SelectionActions
+          model={model}
+          verb="Tick"
+          onCompare={() => void commands.execute(CommandIDs.compare, { source: 'table' })}
+        />
         <span className="nbtrace-spacer" />
         <GroupBySelect model={model} state={state} />
         <button
@@ -191,34 +174,14 @@ export function MainRunsView(props: IMainRunsViewProps): JSX.Element {
 }
 
 /** The table part as a widget; it polls only while on screen. */
-class MainRunsContent extends ReactWidget {
+class MainRunsContent extends RunsModelWidget {
   constructor(private readonly _props: IMainRunsViewProps) {
-    super();
+    super(_props.model);
     this.addClass('nbtrace-MainRunsContent');
   }
 
   protected render(): JSX.Element {
     return <MainRunsView {...this._props} />;
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this._props.model.visible = true;
-  }
-
-  protected onAfterAttach(msg: Message): void {
-    super.onAfterAttach(msg);
-    this._props.model.visible = this.isVisible;
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    this._props.model.visible = false;
-  }
-
-  protected onBeforeDetach(msg: Message): void {
-    this._props.model.visible = false;
-    super.onBeforeDetach(msg);
   }
 }
 

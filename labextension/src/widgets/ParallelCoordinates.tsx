@@ -6,7 +6,7 @@
 import React, { useEffect, useMemo, useRef } from 'react';
 
 import { listRuns } from '../api';
-import { useAsync, useSignals } from '../hooks';
+import { sameItems, useAsync, useSignals, useStable } from '../hooks';
 import { RunsModel } from '../model';
 import { axesOf, brushFilter, parcoordsSpec } from '../parcoords';
 import type { ColumnKey } from '../model';
@@ -34,8 +34,10 @@ export function ParallelCoordinates(props: IParallelCoordinatesProps): JSX.Eleme
         : listRuns({ filter: model.filter || undefined, sort: model.sort, limit: PARCOORDS_LIMIT }),
     [useSelection ? selected.map(r => r.id).join(',') : '', model.filter, model.sort]
   );
-  const runs = loaded.value?.runs ?? [];
-  const axes = useMemo(() => axesOf(runs, keys), [runs, keys.join('\n')]);
+  const runs = useMemo(() => loaded.value?.runs ?? [], [loaded.value]);
+  // The chosen keys come as a new list at each render: the same keys, the same axes.
+  const stableKeys = useStable(keys, sameItems);
+  const axes = useMemo(() => axesOf(runs, stableKeys), [runs, stableKeys]);
   const timer = useRef<number | null>(null);
   useEffect(
     () => () => {

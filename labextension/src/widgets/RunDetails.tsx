@@ -170,6 +170,7 @@ export function RunDetails(props: IRunDetailsProps): JSX.Element {
   const id = model.activeId;
   const [override, setOverride] = useState<IRun | null>(null);
   const loaded = useAsync(() => (id ? getRun(id) : null), [id]);
+  const { reload } = loaded;
   const candidate = override && override.id === id ? override : loaded.value;
   // Never show (and act on) the previous run while the clicked one loads.
   const run = candidate && candidate.id === id ? candidate : null;
@@ -181,10 +182,9 @@ export function RunDetails(props: IRunDetailsProps): JSX.Element {
     if (run?.status !== 'running') {
       return;
     }
-    const timer = window.setInterval(() => loaded.reload(), 2000);
+    const timer = window.setInterval(reload, 2000);
     return () => window.clearInterval(timer);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [run?.id, run?.status]);
+  }, [run?.id, run?.status, reload]);
 
   if (!id) {
     return (

@@ -4,17 +4,20 @@
  * screen are in the DOM, and the model fetches the pages they belong to. Sorting is done by
  * the server (`sort=`).
  *
- * The parts live in `table/`: the visible window, the header, the rows. This module owns the
- * keyboard (arrows move, Space ticks, Enter opens the details) and puts the parts together.
+ * The parts live in `table/`: the visible window, the header, the body and its rows, the
+ * keyboard. This module picks the rows (the query's, or grouped) and puts the parts together.
  */
-import React, { useEffect } from 'react';
+import React, { useEffect, useRef, useState } from 'react';
 
-import { useSignals } from '../hooks';
+import { sameItems, useSignals } from '../hooks';
 import { BASE_COLUMNS, ColumnKey, LEADING_COLUMNS, RunsModel } from '../model';
 import { IColumn, makeColumn } from '../table/columns';
 import { DisplayRow, GROUP_LIMIT, GroupBy, groupRows } from '../table/grouping';
+import { listingRange, TreeRow, treeRows } from '../table/nesting';
 import { IHeaderActions, TableHeader } from './table/TableHeader';
-import { GroupRow, RunRow } from './table/TableRows';
+import { nextSort } from '../table/sorting';
+import { TableBody } from './table/TableBody';
+import { tableKeyHandler } from './table/tableKeys';
 import { ROW_HEIGHT, useVirtualWindow } from './table/useVirtualWindow';
 
 export { statusClass } from './table/TableRows';
@@ -43,17 +46,24 @@ export interface IRunsTableProps extends IHeaderActions {
   label?: string;
 }
 
-/** The next sort when a header is clicked: ascending, descending, ascending... */
-function nextSort(current: string, column: IColumn): string {
-  const key = column.sort ?? '';
-  if (current === key) {
-    return `-${key}`;
+/**
+ * The query's rows as a tree when some loaded run is nested in another (null when none is),
+ * drawn again only when the loaded rows change.
+ */
+function useTree(
+  model: RunsModel,
+  enabled: boolean,
+  collapsed: ReadonlySet<string>
+): TreeRow[] | null {
+  // The rows are the model's: its revision says when they changed.
+  const key = [model, model.revision, enabled, collapsed];
+  const cache = useRef<{ key: unknown[]; rows: TreeRow[] | null } | null>(null);
+  if (!cache.current || !sameItems(cache.current.key, key)) {
+    const rows =
+      enabled && model.hasNested() ? treeRows(model.loadedRows(model.total ?? 0), collapsed) : null;
+    cache.current = { key, rows };
   }
-  if (current === `-${key}`) {
-    return key;
-  }
-  // Times and numbers are most useful largest first.
-  return column.key === 'started_at' || column.key === 'duration_s' ? `-${key}` : key;
+  return cache.current.rows;
 }
 
 /** The runs table. */
@@ -65,21 +75,33 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
   const grouped: DisplayRow[] | null = groupBy
     ? groupRows(model.loadedRows(GROUP_LIMIT), groupBy, props.collapsed ?? new Set())
     : null;
-  const count = grouped ? grouped.length : total;
+  const [closedNests, setClosedNests] = useState<ReadonlySet<string>>(() => new Set());
+  const tree = useTree(model, !groupBy, closedNests);
+  const toggleNested = (id: string) =>
+    setClosedNests(closed => {
+      const next = new Set(closed);
+      if (!next.delete(id)) {
+        next.add(id);
+      }
+      return next;
+    });
+  const count = grouped ? grouped.length : tree ? tree.length : total;
   const headerRows = props.groupHeaders ? 2 : 1;
   const win = useVirtualWindow(count, headerRows * ROW_HEIGHT);
-  const { first, last } = win;
+  const { first, last, reset } = win;
 
   useEffect(() => {
     if (groupBy) {
       model.setVisibleRange(0, Math.min(total, GROUP_LIMIT) - 1);
+    } else if (tree) {
+      model.setVisibleRange(...listingRange(tree, first, last));
     } else {
       model.setVisibleRange(first, last);
     }
-  }, [model, first, last, groupBy, total, model.effectiveFilter, model.sort]);
+  }, [model, first, last, groupBy, total, tree, model.effectiveFilter, model.sort]);
 
   // A new query starts at the top.
-  useEffect(() => win.reset(), [model.effectiveFilter, model.sort, groupBy]);
+  useEffect(() => reset(), [reset, model.effectiveFilter, model.sort, groupBy]);
 
   const columns = props.columns ?? compactColumns(model.columns);
   const tableWidth = 30 + columns.reduce((sum, c) => sum + c.width, 0);
@@ -87,112 +109,25 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
     if (grouped) {
       return grouped[position];
     }
+    if (tree) {
+      const row = tree[position];
+      return row?.kind === 'run' ? row : undefined;
+    }
     const run = model.rowAt(position);
     return run ? { kind: 'run', index: position, run, group: '' } : undefined;
   };
 
-  const focusRow = (position: number) => {
-    const node = win.scroller.current;
-    const row = node?.querySelector<HTMLElement>(`tr[data-index="${position}"]`);
-    if (!node || !row) {
-      return false;
-    }
-    row.focus({ preventScroll: true });
-    // Scroll vertically only: the row can be wider than the view.
-    const top = row.offsetTop - headerRows * ROW_HEIGHT;
-    if (top < node.scrollTop) {
-      node.scrollTop = top;
-    } else if (row.offsetTop + ROW_HEIGHT > node.scrollTop + node.clientHeight) {
-      node.scrollTop = row.offsetTop + ROW_HEIGHT - node.clientHeight;
-    }
-    return true;
-  };
+  const onKey = tableKeyHandler({
+    model,
+    scroller: win.scroller,
+    count,
+    headerRows,
+    at,
+    onToggleGroup: props.onToggleGroup,
+    onToggleNested: toggleNested
+  });
 
-  const onKey = (event: React.KeyboardEvent<HTMLTableRowElement>, position: number) => {
-    const row = at(position);
-    if (!row || event.target !== event.currentTarget) {
-      return;
-    }
-    const moves: { [key: string]: number } = {
-      ArrowDown: position + 1,
-      ArrowUp: position - 1,
-      Home: 0,
-      End: count - 1,
-      PageDown: Math.min(count - 1, position + 10),
-      PageUp: Math.max(0, position - 10)
-    };
-    if (event.key in moves) {
-      if (focusRow(moves[event.key])) {
-        event.preventDefault();
-      }
-    } else if (row.kind === 'group' && (event.key === 'Enter' || event.key === ' ')) {
-      props.onToggleGroup?.(row.key);
-      event.preventDefault();
-    } else if (row.kind === 'run' && event.key === 'Enter') {
-      model.activate(row.run.id);
-      event.preventDefault();
-    } else if (row.kind === 'run' && event.key === ' ') {
-      model.setSelected(row.run, !model.isSelected(row.run.id));
-      event.preventDefault();
-    }
-  };
-
-  // One tab stop in the table (roving tabindex): the active row when on screen, else the first.
-  let tabbable = first;
-  for (let p = first; p <= last; p++) {
-    const row = at(p);
-    if (row?.kind === 'run' && row.run.id === model.activeId) {
-      tabbable = p;
-    }
-  }
-
-  const rows: JSX.Element[] = [];
-  for (let p = first; count > 0 && p <= last; p++) {
-    const row = at(p);
-    if (!row) {
-      rows.push(
-        <tr key={`loading-${p}`} className="nbtrace-RunsTable-placeholder" aria-hidden="true">
-          <td colSpan={columns.length + 1}>…</td>
-        </tr>
-      );
-    } else if (row.kind === 'group') {
-      rows.push(
-        <GroupRow
-          key={`group-${row.key}`}
-          label={row.label}
-          count={row.count}
-          collapsed={row.collapsed}
-          position={p}
-          rowIndex={p + headerRows + 1}
-          span={columns.length + 1}
-          tabbable={p === tabbable}
-          onToggle={() => props.onToggleGroup?.(row.key)}
-          onKeyDown={event => onKey(event, p)}
-        />
-      );
-    } else {
-      const run = row.run;
-      rows.push(
-        <RunRow
-          key={run.id}
-          run={run}
-          position={p}
-          rowIndex={p + headerRows + 1}
-          columns={columns}
-          active={run.id === model.activeId}
-          checked={model.isSelected(run.id)}
-          tabbable={p === tabbable}
-          onActivate={() => model.activate(run.id)}
-          onCheck={checked => model.setSelected(run, checked)}
-          onKeyDown={event => onKey(event, p)}
-        />
-      );
-    }
-  }
-
-  const topPad = first * ROW_HEIGHT;
-  const bottomPad = Math.max(0, (count - 1 - last) * ROW_HEIGHT);
-
+  const body = { model, columns, first, last, count, headerRows, at, onKey, toggleNested };
   return (
     <div className="nbtrace-RunsTable-scroll" ref={win.scroller} onScroll={win.onScroll}>
       <table
@@ -215,19 +150,7 @@ export function RunsTable(props: IRunsTableProps): JSX.Element {
           onResize={props.onResize}
           onMove={props.onMove}
         />
-        <tbody>
-          {topPad > 0 && (
-            <tr aria-hidden="true" className="nbtrace-RunsTable-pad" style={{ height: topPad }} />
-          )}
-          {rows}
-          {bottomPad > 0 && (
-            <tr
-              aria-hidden="true"
-              className="nbtrace-RunsTable-pad"
-              style={{ height: bottomPad }}
-            />
-          )}
-        </tbody>
+        <TableBody {...body} onToggleGroup={props.onToggleGroup} />
       </table>
     </div>
   );

@@ -2,19 +2,19 @@
  * The "Runs" section of the sidebar: filter box, toolbar (Compare, columns, refresh),
  * the table and a status line.
  */
-import { ReactWidget, refreshIcon } from '@jupyterlab/ui-components';
+import { refreshIcon } from '@jupyterlab/ui-components';
 import { CommandRegistry } from '@lumino/commands';
-import { Message } from '@lumino/messaging';
 import React, { useMemo } from 'react';
 
 import { useSignals } from '../hooks';
 import { RunsModel } from '../model';
 import { ColumnsButton, IColumnSource } from './ColumnChooser';
 import { FilterBar } from './FilterBar';
+import { RunsModelWidget } from './RunsModelWidget';
 import { RunsTable } from './RunsTable';
+import { SelectionActions } from './SelectionActions';
 
-/** Most runs one comparison takes. */
-export const MAX_COMPARE = 20;
+export { MAX_COMPARE } from './SelectionActions';
 
 /** Command ids used by the views. */
 export const CommandIDs = {
@@ -60,37 +60,17 @@ export function RunsSection(props: IRunsSectionProps): JSX.Element {
   const { model, commands } = props;
   useSignals(model.changed, model.selectionChanged);
   const source = useMemo(() => modelColumnSource(model), [model]);
-  const count = model.selected.length;
-  const canCompare = count >= 2 && count <= MAX_COMPARE;
   const error = model.error;
 
   return (
     <div className="nbtrace-RunsSection">
       <FilterBar model={model} />
       <div className="nbtrace-Toolbar" role="toolbar" aria-label="Runs actions">
-        <button
-          className="jp-Button jp-mod-styled jp-mod-accept nbtrace-CompareButton"
-          disabled={!canCompare}
-          title={
-            canCompare
-              ? 'Compare the selected runs'
-              : `Select 2 to ${MAX_COMPARE} runs to compare them`
-          }
-          onClick={() => void commands.execute(CommandIDs.compare)}
-        >
-          Compare
-        </button>
-        <span className="nbtrace-muted nbtrace-SelectedCount" aria-live="polite">
-          {count > 0 ? `${count} selected` : ''}
-        </span>
-        {count > 0 && (
-          <button
-            className="jp-Button jp-mod-styled jp-mod-minimal nbtrace-link"
-            onClick={() => model.clearSelection()}
-          >
-            Clear
-          </button>
-        )}
+        <SelectionActions
+          model={model}
+          verb="Select"
+          onCompare={() => void commands.execute(CommandIDs.compare)}
+        />
         <span className="nbtrace-spacer" />
         <ColumnsButton source={source} />
         <button
@@ -141,38 +121,17 @@ export function RunsSection(props: IRunsSectionProps): JSX.Element {
 }
 
 /** The runs section as a Lumino widget (one section of the sidebar). */
-export class RunsWidget extends ReactWidget {
+export class RunsWidget extends RunsModelWidget {
   constructor(
-    private readonly _model: RunsModel,
+    model: RunsModel,
     private readonly _commands: CommandRegistry
   ) {
-    super();
+    super(model);
     this.addClass('nbtrace-RunsWidget');
     this.title.label = 'Runs';
   }
 
   protected render(): JSX.Element {
-    return <RunsSection model={this._model} commands={this._commands} />;
-  }
-
-  // Polling runs only while the table is on screen.
-  protected onAfterAttach(msg: Message): void {
-    super.onAfterAttach(msg);
-    this._model.visible = this.isVisible;
-  }
-
-  protected onAfterShow(msg: Message): void {
-    super.onAfterShow(msg);
-    this._model.visible = true;
-  }
-
-  protected onAfterHide(msg: Message): void {
-    super.onAfterHide(msg);
-    this._model.visible = false;
-  }
-
-  protected onBeforeDetach(msg: Message): void {
-    this._model.visible = false;
-    super.onBeforeDetach(msg);
+    return <RunsSection model={this.runsModel} commands={this._commands} />;
   }
 }

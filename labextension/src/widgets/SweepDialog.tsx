@@ -10,40 +10,17 @@ import React, { useEffect, useId, useRef, useState } from 'react';
 
 import { ModalDialog } from './ModalDialog';
 
-import { cancelSweep, getRun, getSweep, needsTrust, startSweep } from '../api';
+import { cancelSweep, getSweep, startSweep } from '../api';
+import { parseValues, toText } from '../params';
 import type { IRunSummary, ISweep, JSONValue } from '../types';
-import { ITrustRequest, parseEdited, TrustConfirmation } from './RerunDialog';
+import { TrustConfirmation } from './rerun/TrustConfirmation';
+import { usePolled } from './rerun/usePolled';
+import { useTrustRequest } from './rerun/useTrustRequest';
 
 /** Milliseconds between sweep polls. */
 const POLL_MS = 1000;
 /** The most parameter sets the server accepts in one sweep. */
 const MAX_SETS = 256;
-
-function toText(value: JSONValue): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-/**
- * Parse "0.1, 0.2, 0.5" into values of the original's type.
- *
- * @throws Error naming the bad item
- */
-export function parseValues(text: string, original: JSONValue): JSONValue[] {
-  const parts = text
-    .split(',')
-    .map(p => p.trim())
-    .filter(p => p !== '');
-  if (parts.length === 0) {
-    throw new Error('needs at least one value');
-  }
-  return parts.map(p => {
-    try {
-      return parseEdited(p, original);
-    } catch (e) {
-      throw new Error(`"${p}" ${(e as Error).message}`);
-    }
-  });
-}
 
 /** Props of {@link SweepForm}. */
 export interface ISweepFormProps {
@@ -64,10 +41,7 @@ export function SweepForm(props: ISweepFormProps): JSX.Element {
   );
   const [parallel, setParallel] = useState('2');
   const [sweepId, setSweepId] = useState<string | null>(null);
-  const [sweep, setSweep] = useState<ISweep | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [starting, setStarting] = useState(false);
-  const [trustRequest, setTrustRequest] = useState<ITrustRequest | null>(null);
   const first = useRef<HTMLInputElement>(null);
   useEffect(() => first.current?.focus(), []);
 
@@ -89,66 +63,26 @@ export function SweepForm(props: ISweepFormProps): JSX.Element {
   const count = Object.values(swept).reduce((acc, vs) => acc * vs.length, 1);
   const nParallel = Number(parallel);
   const parallelOk = Number.isInteger(nParallel) && nParallel >= 1;
+  const trust = useTrustRequest(
+    run,
+    async withTrust => setSweepId(await startSweep(run.id, swept, nParallel, withTrust)),
+    setError
+  );
+  const sweep = usePolled<ISweep>(sweepId, {
+    get: getSweep,
+    over: s => s.state !== 'queued' && s.state !== 'running',
+    intervalMs: POLL_MS,
+    onError: setError
+  });
   const canStart =
     !sweepId &&
-    !starting &&
-    trustRequest === null &&
+    !trust.starting &&
+    trust.request === null &&
     Object.keys(problems).length === 0 &&
     Object.keys(swept).length > 0 &&
     count <= MAX_SETS &&
     parallelOk;
 
-  useEffect(() => {
-    if (!sweepId) {
-      return;
-    }
-    let stopped = false;
-    let timer = 0;
-    const poll = async () => {
-      try {
-        const s = await getSweep(sweepId);
-        if (stopped) {
-          return;
-        }
-        setSweep(s);
-        if (s.state === 'queued' || s.state === 'running') {
-          timer = window.setTimeout(() => void poll(), POLL_MS);
-        }
-      } catch (e) {
-        if (!stopped) {
-          setError((e as Error).message);
-        }
-      }
-    };
-    void poll();
-    return () => {
-      stopped = true;
-      window.clearTimeout(timer);
-    };
-  }, [sweepId]);
-
-  const start = async (trust = false) => {
-    setError(null);
-    setStarting(true);
-    try {
-      setSweepId(await startSweep(run.id, swept, nParallel, trust));
-      setTrustRequest(null);
-    } catch (e) {
-      if (!trust && needsTrust(e)) {
-        // The same confirmation as the re-execute dialog: who recorded it, and its code.
-        const recordedBy = `${run.user ?? '?'}@${run.host ?? '?'}`;
-        setTrustRequest({ reason: (e as Error).message, recordedBy, cells: null });
-        getRun(run.id).then(
-          full => setTrustRequest(t => t && { ...t, cells: full.cells ?? [] }),
-          err => setError((err as Error).message)
-        );
-      } else {
-        setError((e as Error).message);
-      }
-    } finally {
-      setStarting(false);
-    }
-  };
   const cancel = async () => {
     if (sweepId) {
       try {
@@ -232,11 +166,11 @@ export function SweepForm(props: ISweepFormProps): JSX.Element {
           {sweep.progress.failed ? `, ${sweep.progress.failed} failed` : ''} · sweep {sweep.state}
         </div>
       )}
-      {trustRequest && !sweepId && (
+      {trust.request && !sweepId && (
         <TrustConfirmation
-          request={trustRequest}
-          starting={starting}
-          onTrust={() => void start(true)}
+          request={trust.request}
+          starting={trust.starting}
+          onTrust={() => void trust.start(true)}
         />
       )}
       {error && (
@@ -253,7 +187,7 @@ export function SweepForm(props: ISweepFormProps): JSX.Element {
             <button
               className="jp-Button jp-mod-styled jp-mod-accept"
               disabled={!canStart}
-              onClick={() => void start()}
+              onClick={() => void trust.start()}
             >
               Start sweep
             </button>

@@ -10,6 +10,18 @@ import React, { useEffect, useRef } from 'react';
 
 import { Code } from './common';
 
+const ESC = String.fromCharCode(27);
+
+/** Text without its ANSI colour codes (`ESC[...m`), as tracebacks carry them. */
+export function stripAnsi(text: string): string {
+  const [head, ...rest] = text.split(ESC);
+  const kept = rest.map(part => {
+    const code = /^\[[0-9;]*m/.exec(part);
+    return code ? part.slice(code[0].length) : ESC + part;
+  });
+  return head + kept.join('');
+}
+
 let registry: IRenderMimeRegistry | null = null;
 
 /** Give the previews JupyterLab's rendermime registry (called once at activation). */
@@ -87,7 +99,7 @@ function Output(props: { output: any }): JSX.Element {
   }
   if (output.output_type === 'error') {
     // Tracebacks carry ANSI colour codes: shown without them, as text.
-    const text = (output.traceback ?? []).join('\n').replace(/\u001b\[[0-9;]*m/g, '');
+    const text = stripAnsi((output.traceback ?? []).join('\n'));
     return <Code source={text || `${output.ename}: ${output.evalue}`} className="nbtrace-stderr" />;
   }
   return <MimeOutput bundle={output.data ?? {}} />;

@@ -6,7 +6,7 @@ import type { INotebookTracker } from '@jupyterlab/notebook';
 import React, { useEffect, useState } from 'react';
 
 import { shortHash } from '../../format';
-import { useSignals } from '../../hooks';
+import { sameItems, useSignals, useStable } from '../../hooks';
 import { currentCodeCells, diffCells, ICellChange, pickNotebook } from '../../notebook';
 import type { IRun } from '../../types';
 import { Code, Section } from './common';
@@ -29,7 +29,8 @@ export function WhatChangedSection(props: IWhatChangedProps): JSX.Element | null
   useSignals(...signals);
   const [result, setResult] = useState<IResult | null>(null);
   const [version, setVersion] = useState(0);
-  const recorded = run.notebook?.cells ?? null;
+  // A reload of the run (every 2 s while it runs) brings the same cells: no new diff.
+  const recorded = useStable(run.notebook?.cells ?? null, sameItems);
   const panel = tracker ? pickNotebook(tracker, run.notebook?.path ?? run.notebook_path) : null;
 
   useEffect(() => {
@@ -47,8 +48,7 @@ export function WhatChangedSection(props: IWhatChangedProps): JSX.Element | null
     return () => {
       live = false;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [panel, run.id, version]);
+  }, [panel, recorded, version]);
 
   // Byte-for-byte sources of recorded cells, by hash, to show what an edited cell was.
   const sources = new Map((run.cells ?? []).map(c => [c.sha256, c.source]));

@@ -23,6 +23,15 @@ export interface IRowEvents {
   onKeyDown: (event: React.KeyboardEvent<HTMLTableRowElement>) => void;
 }
 
+/** A run's place in the tree of nested runs. */
+export interface ITreePlace {
+  depth: number;
+  /** Runs nested in this one (listed). */
+  nested: number;
+  collapsed: boolean;
+  onToggle: () => void;
+}
+
 /** Props of {@link RunRow}. */
 export interface IRunRowProps extends IRowEvents {
   run: IRunSummary;
@@ -32,10 +41,45 @@ export interface IRunRowProps extends IRowEvents {
   active: boolean;
   checked: boolean;
   tabbable: boolean;
+  tree?: ITreePlace;
 }
 
-function Cell(props: { run: IRunSummary; column: IColumn }): JSX.Element {
-  const { run, column } = props;
+/** The name cell's disclosure toggle and indent in the tree of nested runs. */
+function TreeToggle(props: { run: IRunSummary; tree: ITreePlace }): JSX.Element {
+  const { run, tree } = props;
+  const indent = <span className="nbtrace-TreeIndent" style={{ width: tree.depth * 14 }} />;
+  if (tree.nested === 0) {
+    return (
+      <>
+        {indent}
+        <span className="nbtrace-TreeToggle nbtrace-TreeToggle-leaf" aria-hidden="true" />
+      </>
+    );
+  }
+  const what = `${tree.nested} nested run${tree.nested === 1 ? '' : 's'} of ${run.name}`;
+  return (
+    <>
+      {indent}
+      <button
+        className="nbtrace-TreeToggle"
+        tabIndex={-1}
+        aria-expanded={!tree.collapsed}
+        aria-label={`${tree.collapsed ? 'Show' : 'Hide'} ${what}`}
+        title={`${tree.collapsed ? 'Show' : 'Hide'} ${what}`}
+        onMouseDown={event => event.stopPropagation()}
+        onClick={event => {
+          event.stopPropagation();
+          tree.onToggle();
+        }}
+      >
+        {tree.collapsed ? '▸' : '▾'}
+      </button>
+    </>
+  );
+}
+
+function Cell(props: { run: IRunSummary; column: IColumn; tree?: ITreePlace }): JSX.Element {
+  const { run, column, tree } = props;
   const text = cellText(run, column.key);
   return (
     <td
@@ -45,6 +89,7 @@ function Cell(props: { run: IRunSummary; column: IColumn }): JSX.Element {
       }
       title={text}
     >
+      {column.key === 'name' && tree && <TreeToggle run={run} tree={tree} />}
       {column.key === 'status' ? (
         <span className={statusClass(run.status)}>{text}</span>
       ) : column.key === 'name' && run.parent ? (
@@ -72,6 +117,9 @@ export function RunRow(props: IRunRowProps): JSX.Element {
     <tr
       data-run-id={run.id}
       data-index={props.position}
+      data-depth={props.tree?.depth}
+      aria-level={props.tree ? props.tree.depth + 1 : undefined}
+      aria-expanded={props.tree?.nested ? !props.tree.collapsed : undefined}
       aria-rowindex={props.rowIndex}
       aria-selected={active}
       tabIndex={props.tabbable ? 0 : -1}
@@ -101,7 +149,7 @@ export function RunRow(props: IRunRowProps): JSX.Element {
         />
       </td>
       {props.columns.map(column => (
-        <Cell key={column.key} run={run} column={column} />
+        <Cell key={column.key} run={run} column={column} tree={props.tree} />
       ))}
     </tr>
   );

@@ -2,7 +2,7 @@
  * The rows of a virtualized list that are on screen: the scroll position and height of the
  * scrolling element give the first and last row to render (plus an overscan).
  */
-import { useLayoutEffect, useRef, useState } from 'react';
+import { useCallback, useLayoutEffect, useRef, useState } from 'react';
 
 /** Height of one row in pixels (rows must not wrap). */
 export const ROW_HEIGHT = 26;
@@ -38,6 +38,13 @@ export function useVirtualWindow(count: number, headerHeight: number): IVirtualW
     return () => observer.disconnect();
   }, []);
 
+  const reset = useCallback(() => {
+    if (scroller.current) {
+      scroller.current.scrollTop = 0;
+    }
+    setScrollTop(0);
+  }, []);
+
   const first = Math.max(0, Math.floor((scrollTop - headerHeight) / ROW_HEIGHT) - OVERSCAN);
   const last = Math.min(
     Math.max(count - 1, 0),
@@ -48,11 +55,6 @@ export function useVirtualWindow(count: number, headerHeight: number): IVirtualW
     first,
     last,
     onScroll: event => setScrollTop(event.currentTarget.scrollTop),
-    reset: () => {
-      if (scroller.current) {
-        scroller.current.scrollTop = 0;
-      }
-      setScrollTop(0);
-    }
+    reset
   };
 }
