@@ -87,7 +87,8 @@ _FROM = {
 }
 #: A metric as a number: ``value``, falling back to ``special`` so that an infinity compares and
 #: sorts as one even if a writer left ``value`` NULL. NaN stays NULL, so it never matches.
-_METRIC = "COALESCE(lm.value, CASE lm.special WHEN 'inf' THEN ? WHEN '-inf' THEN ? END)"
+_SPECIAL = "CASE lm.special WHEN 'inf' THEN ? WHEN '-inf' THEN ? END"
+_METRIC = f"COALESCE(lm.value, {_SPECIAL})"
 _METRIC_PARAMS = [math.inf, -math.inf]
 #: A param as a number for true/false literals, whether bools were stored with num 1/0 or NULL.
 _PARAM_BOOL = "COALESCE(p.num, CASE p.value WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
@@ -410,6 +411,21 @@ def _test(expr: str, eparams: list, op: str, vals: list, d: Dialect, out: list,
     return f"({expr} IS NULL OR {sql})" if nullable and op in ("!=", "not in") else sql
 
 
+def _metric_test(op: str, vals: list, d: Dialect, out: list) -> str:
+    """``COALESCE(lm.value, special) OP ?`` written so that an index on ``(key, value)`` serves it.
+
+    Why: an expression hides ``lm.value`` from the planner, so ``metrics.mse > 3990`` (one run
+    in 200) listed newest first tested every run's metric in turn (a page 48 ms and its count
+    41 ms on PostgreSQL at 100,000 runs; 320 ms for a value no run has); compared bare,
+    PostgreSQL reads the few matching rows from ``latest_key_value`` (2.6 ms, 2 ms, 0.3 ms).
+    Same truth value: the second branch holds only the rows whose ``value`` is NULL, as
+    COALESCE would.
+    """
+    direct = _test("lm.value", [], op, vals, d, out)
+    fallback = _test(_SPECIAL, _METRIC_PARAMS, op, vals, d, out)
+    return f"({direct} OR lm.value IS NULL AND {fallback})"
+
+
 def _compile_cmp(c: Cmp, d: Dialect, out: list) -> str:
     f, op, lits = c.field, c.op, c.values
     if f.kind == "column":
@@ -426,7 +442,7 @@ def _compile_cmp(c: Cmp, d: Dialect, out: list) -> str:
         cond = parts[0] if len(parts) == 1 else \
             "(" + (" AND " if op == "not in" else " OR ").join(parts) + ")"
     elif f.kind == "metrics":
-        cond = _test(_METRIC, _METRIC_PARAMS, op, [float(v.value) for v in lits], d, out)
+        cond = _metric_test(op, [float(v.value) for v in lits], d, out)
     elif f.kind == "tags":
         cond = _test("t.value", [], op, [_as_text(v) for v in lits], d, out, text=True)
     else:  # env: a number literal keeps its spelling (1.10 is not 1.1)
