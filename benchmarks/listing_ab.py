@@ -143,7 +143,7 @@ def main(argv: list[str]) -> int:
         servers = {}
         for name, src in (("base", old_src), ("new", ROOT / "src")):
             os.environ["PYTHONPATH"] = str(src)
-            root = tmp / name
+            root = tmp / f"server-{name}"
             root.mkdir()
             proc, port, token = case_listing.start_jupyter(urls[name], root, root / "jupyter.log")
             procs.append(proc)

@@ -25,18 +25,21 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT / "tests")]
 
-#: (title, filter, sort): the sidebar's and the notebooks' commonest listings.
+#: (title, filter, sort): the sidebar's and the notebooks' commonest listings, and one that
+#: few runs match.
 LISTINGS = [
     ("a param equal to a value, newest first", "params.model = 'enet'", None),
     ("a metric range and a param, best first (sorted by that metric)",
      "metrics.mse < 3000 and params.model = 'enet'", "-metrics.mse"),
     ("one experiment, sorted by a metric (the ElasticNet notebook's query)",
      "experiment = 'bench'", "metrics.mse"),
+    ("a metric value few runs reach (1 in 200), newest first", "metrics.mse > 3990", None),
 ]
 
 
 def _capture(store: Any, flt: str | None, sort: str | None) -> tuple[list, float]:
     """The statements ``list_runs`` executes, and its wall time."""
+    from nbtrace.store import query as q
     from nbtrace.store import sql
 
     seen: list[tuple[str, list]] = []
@@ -55,7 +58,8 @@ def _capture(store: Any, flt: str | None, sort: str | None) -> tuple[list, float
         sql._Cursor.execute = orig  # type: ignore[method-assign]
     # The page's statements, not the summaries' per-chunk lookups by run id (all by key) nor
     # the crash check of running runs.
-    keep = [(s, a) for s, a in seen if "FROM runs r" in s or "latest_metrics s" in s]
+    probe = f"LIMIT {q.NARROW_MAX + 1}) n"  # query.narrow's count of a comparison's index
+    keep = [(s, a) for s, a in seen if "FROM runs r" in s or "latest_metrics s" in s or probe in s]
     return keep, dt
 
 
@@ -152,10 +156,13 @@ How the store answers a page (`src/nbtrace/store/sql.py`, `list_runs`):
   the planner that a key and its value go together, so a bounded count walks the primary keys
   in run order and stops at the bound instead of reading a whole hash-index bitmap with
   parallel workers.
-- **Known limit (SQLite).** A filter that matches very few runs, listed newest first, reads
-  every run to find them (no statistics tell SQLite that the filter's own index would be
-  cheaper): tens to hundreds of ms at 100,000 runs. PostgreSQL drives such a listing from the
-  filter's index.
+- **Few matches (SQLite).** SQLite tests a filter run by run and has no statistics telling
+  it to start from the filter's index instead, so a filter matching few runs read every run
+  (hundreds of ms at 100,000 runs). Now each top-level `and` comparison that an index serves
+  (a param's text or number, a metric, a tag) first counts its index entries, up to 2,001;
+  the fewest, if at most 2,000, narrow the listing with `r.id IN (...)` (`query.narrow`).
+  Still slow: a rare filter that is not such a comparison (`or`, `not`, `like`, run fields).
+  PostgreSQL's planner makes this choice itself.
 
 """
 
