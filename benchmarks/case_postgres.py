@@ -114,8 +114,9 @@ def _listing(cfg: Any, ndb: str, mdb: str) -> list[Row]:
         case_listing.fill_mlflow(mstore, eid, 0, n)
         log(f"pg: filled {n:,} runs: nbtrace {t1 - t0:.1f} s, MLflow"
             f" {time.perf_counter() - t1:.1f} s")
-        # A server in use has planner statistics (autovacuum analyzes a table after its
-        # first 10% of changes); a bulk fill has none until then: analyze both now.
+        # A server in use has planner statistics and is vacuumed (autovacuum analyzes a table
+        # after its first 10% of changes, and vacuums it); a bulk fill is neither until then,
+        # and autovacuum would then run in the middle of the measurements: do both now.
         _analyze(ndb)
         _analyze(mdb.replace("postgresql+psycopg://", "postgresql://", 1))
         jproc, jport, token = case_listing.start_jupyter(ndb, tmp, tmp / "jupyter.log")
@@ -150,4 +151,4 @@ def _analyze(url: str) -> None:
     import psycopg
 
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ANALYZE")
+        conn.execute("VACUUM ANALYZE")

@@ -12,6 +12,7 @@ runs against it too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -311,6 +312,37 @@ FILTERS = [
 @pytest.mark.parametrize(("text", "expected"), FILTERS)
 def test_filter(db: Any, text: str | None, expected: list[str]) -> None:
     assert run_ids(db, text) == expected
+
+
+def _narrowed(db: Any, text: str | None, cap: int, monkeypatch: pytest.MonkeyPatch
+              ) -> tuple[str, list]:
+    monkeypatch.setattr(q, "NARROW_MAX", cap)
+    d = dataclasses.replace(db.dialect, narrow=True)
+    where, wparams = q.compile_filter(text, d)
+    return q.narrow(text, d, where, wparams, lambda sql, a: int(db.query(sql, a)[0][0]))
+
+
+@pytest.mark.parametrize(("text", "expected"), FILTERS)
+@pytest.mark.parametrize("cap", [0, 1, 2, 1000])
+def test_narrowing_keeps_the_results(db: Any, text: str | None, expected: list[str], cap: int,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``narrow`` adds ``r.id IN (runs one comparison's index holds)``: with any cap (0 narrows
+    only to an empty index read, 1000 always), on both engines, the same runs match."""
+    where, wparams = _narrowed(db, text, cap, monkeypatch)
+    assert where.count("?") == len(wparams)
+    got = db.query(f"SELECT r.id FROM runs r WHERE {where} ORDER BY r.id", wparams)
+    assert [row[0] for row in got] == sorted(expected)
+
+
+def test_narrowing_picks_the_fewest(db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    where, wparams = _narrowed(db, "metrics.mse < 15 and metrics.mse > 1e300", 1000,
+                               monkeypatch)
+    assert where.startswith("r.id IN (SELECT run_id FROM latest_metrics WHERE key = ? AND"
+                            " value > ?") and wparams[:2] == ["mse", 1e300]
+    where, _ = _narrowed(db, "metrics.mse < 15 or metrics.mse > 1e300", 1000, monkeypatch)
+    assert "r.id IN" not in where  # only an `and` of comparisons narrows
+    where, _ = _narrowed(db, "metrics.mse < 15", 2, monkeypatch)
+    assert "r.id IN" not in where  # five index rows (3 below 15, 2 NULL): more than the cap
 
 
 SORTS = [

@@ -512,6 +512,12 @@ class SQLStore(Store):
         self._maybe_reap()
         cols = ", ".join("r." + c for c in SUMMARY_COLUMNS)
         with self._cur() as cur:
+
+            def scalar(text: str, args: list) -> int:
+                cur.execute(text, args)
+                return int(cur.fetchone()[0])
+
+            where, wparams = q.narrow(filter, self.backend.dialect, where, wparams, scalar)
             total = self._count(cur, where, wparams, count, offset + (limit or 0))
             if driver is not None and limit is not None:
                 rows = self._page_by_metric(cur, cols, where, wparams, driver, limit, offset)
