@@ -24,52 +24,11 @@ from ..util import iso, pid_alive
 from . import capture_sql as cs
 from . import query as q
 from .base import Op, Store
+from .schema import RUN_COLUMNS, table_columns
 
-RUN_COLUMNS = (
-    "id",
-    "name",
-    "experiment",
-    "status",
-    "started_at",
-    "ended_at",
-    "heartbeat_at",
-    "user_name",
-    "host",
-    "pid",
-    "kernel_id",
-    "kernel_name",
-    "start_seq",
-    "cell_index",
-    "last_seq",
-    "notebook_path",
-    "notebook_hash",
-    "env_hash",
-    "packages_hash",
-    "git_hash",
-    "imported",
-    "env_vars",
-    "resources",
-    "note",
-    "parent",
-    "verdict",
-    "extra",
-    "nested_in",
-)
 _RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
-JOB_COLUMNS = (
-    "id",
-    "run_id",
-    "state",
-    "new_run",
-    "verdict",
-    "progress",
-    "error",
-    "request",
-    "owner",
-    "created_at",
-    "updated_at",
-)
-SWEEP_COLUMNS = ("id", "run_id", "state", "request", "jobs", "owner", "created_at", "updated_at")
+JOB_COLUMNS = table_columns("jobs")
+SWEEP_COLUMNS = table_columns("sweeps")
 SUMMARY_COLUMNS = (
     "id",
     "name",
