@@ -221,7 +221,7 @@ def _join_dash_values(argv: list[str]) -> list[str]:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from .store.base import open_store
+    from .store import open_store
 
     return open_store(args.db)
 

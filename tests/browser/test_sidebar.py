@@ -467,7 +467,7 @@ def test_rerun_with_edited_param(page: Page, lab: LabServer, artifacts: Path) ->
 def test_rerun_of_another_users_run_asks_for_trust(page: Page, lab: LabServer) -> None:
     """Issue 12, item 3: the dialog shows who recorded the run and the code that will run,
     and starts only after an explicit confirmation."""
-    from nbtrace.store.base import open_store
+    from nbtrace.store import open_store
 
     store = open_store(lab.db)
     rid = next(r["id"] for r in store.list_runs(limit=None)[0] if r["name"] == "sweep-1")
@@ -527,7 +527,7 @@ def test_sweep_from_the_details(page: Page, lab: LabServer, artifacts: Path) -> 
 
 
 def test_sweep_of_another_users_run_asks_for_trust(page: Page, lab: LabServer) -> None:
-    from nbtrace.store.base import open_store
+    from nbtrace.store import open_store
 
     store = open_store(lab.db)
     ids = [r["id"] for r in store.list_runs(limit=None)[0] if r["name"] == "baseline"]

@@ -170,16 +170,3 @@ class Store(ABC):
     def close(self) -> None:
         """Release connections (safe to call twice)."""
 
-
-def open_store(location: str | None = None) -> Store:
-    """Open the store at ``location`` (see :mod:`nbtrace.config`), migrating it if needed."""
-    from ..config import is_postgres_url, resolve_db_location
-
-    loc = resolve_db_location(location)
-    if is_postgres_url(loc):
-        from .postgres import PostgresStore
-
-        return PostgresStore(loc)
-    from .sqlite import SQLiteStore
-
-    return SQLiteStore(loc)
