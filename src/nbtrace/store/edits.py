@@ -10,14 +10,14 @@ from typing import Any
 
 from ..errors import ConflictError, UsageError, one_line
 from .documents import DocumentsMixin
-from .write import WriteMixin
+from .write import STATEMENTS
 
 #: Longest tag name update_run accepts (as the kernel side): keys are in primary-key btree
 #: indexes, whose entries PostgreSQL caps at 2,704 bytes.
 _MAX_KEY_LEN = 250
 
 
-class EditsMixin(DocumentsMixin, WriteMixin):
+class EditsMixin(DocumentsMixin):
     """Edits by people; each returns or changes one run."""
 
     def update_run(self, ref: str, name: str | None = None,
@@ -34,7 +34,7 @@ class EditsMixin(DocumentsMixin, WriteMixin):
                 if value is None:
                     cur.execute("DELETE FROM tags WHERE run_id = ? AND key = ?", (run_id, key))
                 else:
-                    self._op_tag(cur, [(run_id, key, str(value))])
+                    cur.executemany(STATEMENTS["tag"], [(run_id, key, str(value))])
         return self.get_run(run_id)
 
     def set_verdict(self, run_id: str, verdict: dict[str, Any]) -> None:

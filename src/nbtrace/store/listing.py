@@ -44,14 +44,9 @@ class Total(int):
 class ListingMixin(SQLBase):
     """:meth:`~.base.Store.list_runs` and the summaries other reads reuse."""
 
-    def list_runs(
-        self,
-        filter: str | None = None,
-        sort: str | None = None,
-        limit: int | None = 100,
-        offset: int = 0,
-        count: str = "exact",
-    ) -> tuple[list[dict[str, Any]], int]:
+    def list_runs(self, filter: str | None = None, sort: str | None = None,
+                  limit: int | None = 100, offset: int = 0,
+                  count: str = "exact") -> tuple[list[dict[str, Any]], int]:
         where, wparams = q.compile_filter(filter, self.backend.dialect)
         order, oparams = q.compile_sort(sort, self.backend.dialect)
         driver = q.sort_driver(filter, sort)

@@ -23,9 +23,44 @@ _RUN_COLUMN_SET = frozenset(RUN_COLUMNS)
 #: Size of the chunks artifacts are stored, written and served in.
 ARTIFACT_CHUNK = 1 << 20
 
+# Rows shared between writers (content-addressed: sources, blobs, package sets) are
+# inserted in key order. Why: two kernels inserting the same keys in different orders each
+# wait on a row the other holds, and PostgreSQL aborts one of them as a deadlock; one global
+# order (kind, then key) leaves no cycle to form.
+_KEY_ORDERED = frozenset({"source", "blob"})
+
+#: The ops written by one statement over their rows as they are (sorted by key for
+#: :data:`_KEY_ORDERED` ones).
+STATEMENTS = {
+    "kernel": "INSERT INTO kernels (id, started_at, host, user_name, pid, kernel_name, executable,"
+    " notebook_path, seeds) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
+    "source": "INSERT INTO sources (sha256, source) VALUES (?,?) ON CONFLICT (sha256) DO NOTHING",
+    "blob": "INSERT INTO blobs (hash, kind, data) VALUES (?,?,?) ON CONFLICT (hash) DO NOTHING",
+    "cell": "INSERT INTO cells (kernel_id, seq, execution_count, cell_id, sha256, error)"
+    " VALUES (?,?,?,?,?,?) ON CONFLICT (kernel_id, seq) DO UPDATE SET"
+    " error = excluded.error",
+    "param": "INSERT INTO params (run_id, key, value, num, text) VALUES (?,?,?,?,?)"
+    " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value,"
+    " num = excluded.num, text = excluded.text",
+    "tag": "INSERT INTO tags (run_id, key, value) VALUES (?,?,?)"
+    " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+    "input": "INSERT INTO inputs (run_id, path, sha256, size) VALUES (?,?,?,?)"
+    " ON CONFLICT (run_id, path) DO UPDATE SET sha256 = excluded.sha256,"
+    " size = excluded.size",
+    # ("mlflow_io", run_id, key, data_json): an MLflow dataset input or model link
+    "mlflow_io": "INSERT INTO mlflow_io (run_id, key, data) VALUES (?,?,?)"
+    " ON CONFLICT (run_id, key) DO UPDATE SET data = excluded.data",
+    # ("mlflow_model", id, experiment_id, run_id, lifecycle_stage, data_json)
+    "mlflow_model": "INSERT INTO mlflow_models (id, experiment_id, run_id, lifecycle_stage, data)"
+    " VALUES (?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET data = excluded.data,"
+    " lifecycle_stage = excluded.lifecycle_stage",
+    "import_mark": "INSERT INTO imported_runs (run_id, imported_at, user_name, host)"
+    " VALUES (?,?,?,?) ON CONFLICT (run_id) DO NOTHING",
+}
+
 
 class WriteMixin(SQLBase):
-    """:meth:`~.base.Store.apply` and one method per op kind."""
+    """:meth:`~.base.Store.apply` and one method per op kind not in :data:`STATEMENTS`."""
 
     def apply(self, ops: Sequence[Op], wait: bool = True) -> None:
         if not ops:
@@ -47,34 +82,17 @@ class WriteMixin(SQLBase):
         with self._cur(write=True, wait=wait) as cur:
             for kind in _APPLY_ORDER:
                 rows = groups.pop(kind, None)
-                if rows:
+                if not rows:
+                    continue
+                sql = STATEMENTS.get(kind)
+                if sql is None:
                     getattr(self, "_op_" + kind)(cur, rows)
+                else:
+                    if kind in _KEY_ORDERED:
+                        rows = sorted(rows, key=_first)
+                    cur.executemany(sql, rows)
             if groups:
                 raise UsageError(f"unknown store operation(s): {', '.join(sorted(groups))}")
-
-    def _op_kernel(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        cur.executemany(
-            "INSERT INTO kernels (id, started_at, host, user_name, pid, kernel_name, executable,"
-            " notebook_path, seeds) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
-            rows,
-        )
-
-    # Rows shared between writers (content-addressed: sources, blobs, package sets) are
-    # inserted in key order. Why: two kernels inserting the same keys in different orders each
-    # wait on a row the other holds, and PostgreSQL aborts one of them as a deadlock; one global
-    # order (kind, then key) leaves no cycle to form.
-
-    def _op_source(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        cur.executemany(
-            "INSERT INTO sources (sha256, source) VALUES (?,?) ON CONFLICT (sha256) DO NOTHING",
-            sorted(rows, key=_first),
-        )
-
-    def _op_blob(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        cur.executemany(
-            "INSERT INTO blobs (hash, kind, data) VALUES (?,?,?) ON CONFLICT (hash) DO NOTHING",
-            sorted(rows, key=_first),
-        )
 
     def _op_packages(self, cur: "_Cursor", rows: list[tuple]) -> None:
         for set_hash, pairs in sorted(rows, key=_first):
@@ -104,22 +122,6 @@ class WriteMixin(SQLBase):
                 " ON CONFLICT (id) DO NOTHING",
                 values,
             )
-
-    def _op_cell(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        cur.executemany(
-            "INSERT INTO cells (kernel_id, seq, execution_count, cell_id, sha256, error)"
-            " VALUES (?,?,?,?,?,?) ON CONFLICT (kernel_id, seq) DO UPDATE SET"
-            " error = excluded.error",
-            rows,
-        )
-
-    def _op_param(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        cur.executemany(
-            "INSERT INTO params (run_id, key, value, num, text) VALUES (?,?,?,?,?)"
-            " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value,"
-            " num = excluded.num, text = excluded.text",
-            rows,
-        )
 
     def _op_metric(self, cur: "_Cursor", rows: list[tuple]) -> None:
         # The hot loop of a flush (10,000 metrics from a training loop): a finite float's row
@@ -160,13 +162,6 @@ class WriteMixin(SQLBase):
             " value = excluded.value, special = excluded.special"
             " WHERE excluded.seq > latest_metrics.seq",
             [r if len(r) == 7 else (*r, None) for r in latest.values()],
-        )
-
-    def _op_tag(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        cur.executemany(
-            "INSERT INTO tags (run_id, key, value) VALUES (?,?,?)"
-            " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
-            rows,
         )
 
     def _op_artifact(self, cur: "_Cursor", rows: list[tuple]) -> None:
@@ -215,31 +210,6 @@ class WriteMixin(SQLBase):
             (run_id, name, sha, size),
         )
 
-    def _op_input(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        cur.executemany(
-            "INSERT INTO inputs (run_id, path, sha256, size) VALUES (?,?,?,?)"
-            " ON CONFLICT (run_id, path) DO UPDATE SET sha256 = excluded.sha256,"
-            " size = excluded.size",
-            rows,
-        )
-
-    def _op_mlflow_io(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        # ("mlflow_io", run_id, key, data_json): an MLflow dataset input or model link
-        cur.executemany(
-            "INSERT INTO mlflow_io (run_id, key, data) VALUES (?,?,?)"
-            " ON CONFLICT (run_id, key) DO UPDATE SET data = excluded.data",
-            rows,
-        )
-
-    def _op_mlflow_model(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        # ("mlflow_model", id, experiment_id, run_id, lifecycle_stage, data_json)
-        cur.executemany(
-            "INSERT INTO mlflow_models (id, experiment_id, run_id, lifecycle_stage, data)"
-            " VALUES (?,?,?,?,?) ON CONFLICT (id) DO UPDATE SET data = excluded.data,"
-            " lifecycle_stage = excluded.lifecycle_stage",
-            rows,
-        )
-
     def _op_capture(self, cur: "_Cursor", rows: list[tuple]) -> None:
         cs.op_capture(cur, rows)
 
@@ -275,14 +245,6 @@ class WriteMixin(SQLBase):
             "UPDATE runs SET status = ?, ended_at = ?, heartbeat_at = ?, last_seq = ?,"
             " resources = ? WHERE id = ?",
             [(st, end, end, last, res, rid) for rid, st, end, last, res in rows],
-        )
-
-
-    def _op_import_mark(self, cur: "_Cursor", rows: list[tuple]) -> None:
-        cur.executemany(
-            "INSERT INTO imported_runs (run_id, imported_at, user_name, host) VALUES (?,?,?,?)"
-            " ON CONFLICT (run_id) DO NOTHING",
-            rows,
         )
 
 
@@ -375,4 +337,3 @@ _APPLY_ORDER = (
     "run_end",
     "import_mark",
 )
-
