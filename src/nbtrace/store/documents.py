@@ -15,7 +15,6 @@ from ..errors import NotFoundError, one_line
 from ..util import iso
 from . import capture_sql as cs
 from .engine import _Cursor, loads, metric_value
-from .ids import IdsMixin
 from .listing import SUMMARY_COLUMNS, ListingMixin
 from .schema import RUN_COLUMNS
 
@@ -23,7 +22,7 @@ from .schema import RUN_COLUMNS
 IMPORTED_REF = "blob:"
 
 
-class DocumentsMixin(ListingMixin, IdsMixin):
+class DocumentsMixin(ListingMixin):
     """Reads of one run and of what it points at (its summary comes from the listing)."""
 
     def _run_row(self, cur: "_Cursor", run_id: str) -> dict[str, Any]:

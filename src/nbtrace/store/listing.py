@@ -14,7 +14,8 @@ from ..errors import UsageError
 from ..jsonutil import param_from_json
 from ..util import iso
 from . import query as q
-from .engine import SQLBase, _Cursor, loads, metric_value
+from .engine import _Cursor, loads, metric_value
+from .ids import IdsMixin
 
 SUMMARY_COLUMNS = (
     "id", "name", "experiment", "status", "started_at", "ended_at", "user_name", "host",
@@ -41,7 +42,7 @@ class Total(int):
         return self
 
 
-class ListingMixin(SQLBase):
+class ListingMixin(IdsMixin):
     """:meth:`~.base.Store.list_runs` and the summaries other reads reuse."""
 
     def list_runs(self, filter: str | None = None, sort: str | None = None,

@@ -38,8 +38,6 @@ class TransferMixin(DocumentsMixin, WriteMixin):
                 yield self._export_one(cur, run_id)
 
     def _export_one(self, cur: "_Cursor", run_id: str) -> dict[str, Any]:
-        import base64
-
         row = self._run_row(cur, run_id)
         if (row["imported"] or "").startswith(IMPORTED_REF):
             # The document carries the JSON itself (as stores before the blob form did), so
@@ -48,8 +46,7 @@ class TransferMixin(DocumentsMixin, WriteMixin):
         doc: dict[str, Any] = {"format": "nbtrace-run/1", "run": row}
 
         def rows(sql: str, args: Sequence[Any]) -> list[list[Any]]:
-            cur.execute(sql, args)
-            return [list(r) for r in cur.fetchall()]
+            return _rows(cur, sql, args)
 
         doc["params"] = rows("SELECT key, value, num, text FROM params WHERE run_id = ?", [run_id])
         doc["metrics"] = [
@@ -67,39 +64,8 @@ class TransferMixin(DocumentsMixin, WriteMixin):
             "SELECT id, experiment_id, lifecycle_stage, data FROM mlflow_models WHERE run_id = ?",
             [run_id],
         )
-        doc["artifacts"] = []
-        for n, s, z, d in rows(
-            "SELECT a.name, a.sha256, a.size, b.data FROM artifacts a"
-            " JOIN artifact_blobs b ON b.sha256 = a.sha256 WHERE a.run_id = ?",
-            [run_id],
-        ):
-            if not d and z:
-                d = b"".join(r[0] for r in rows(
-                    "SELECT data FROM artifact_chunks WHERE sha256 = ? ORDER BY idx", [s]))
-            doc["artifacts"].append([n, s, z, base64.b64encode(bytes(d)).decode("ascii")])
-        kernel_id = row["kernel_id"]
-        doc["kernel"] = None
-        doc["cells"] = []
-        doc["sources"] = {}
-        if kernel_id:
-            k = rows(
-                "SELECT id, started_at, host, user_name, pid, kernel_name, executable,"
-                " notebook_path, seeds FROM kernels WHERE id = ?",
-                [kernel_id],
-            )
-            doc["kernel"] = k[0] if k else None
-            sql = (
-                "SELECT c.seq, c.execution_count, c.cell_id, c.sha256, c.error, s.source"
-                " FROM cells c LEFT JOIN sources s ON s.sha256 = c.sha256 WHERE c.kernel_id = ?"
-            )
-            args: list[Any] = [kernel_id]
-            if row["last_seq"] is not None:
-                sql += " AND c.seq <= ?"
-                args.append(row["last_seq"])
-            for seq, ec, cid, sha, err, src in rows(sql, args):
-                doc["cells"].append([seq, ec, cid, sha, err])
-                if src is not None:
-                    doc["sources"][sha] = src
+        doc["artifacts"] = _export_artifacts(cur, run_id)
+        _export_kernel(cur, row, doc)
         doc["blobs"] = {}
         for h in (row["notebook_hash"], row["env_hash"], row["git_hash"]):
             if h:
@@ -152,6 +118,58 @@ class TransferMixin(DocumentsMixin, WriteMixin):
         if r is None:
             return None
         return {"imported_at": iso(r[0]), "user": r[1], "host": r[2]}
+
+
+def _rows(cur: "_Cursor", sql: str, args: Sequence[Any]) -> list[list[Any]]:
+    cur.execute(sql, args)
+    return [list(r) for r in cur.fetchall()]
+
+
+def _export_artifacts(cur: "_Cursor", run_id: str) -> list[list[Any]]:
+    """``[name, sha256, size, base64]`` of each artifact, chunked ones joined."""
+    import base64
+
+    out = []
+    for n, s, z, d in _rows(
+        cur,
+        "SELECT a.name, a.sha256, a.size, b.data FROM artifacts a"
+        " JOIN artifact_blobs b ON b.sha256 = a.sha256 WHERE a.run_id = ?",
+        [run_id],
+    ):
+        if not d and z:
+            d = b"".join(r[0] for r in _rows(
+                cur, "SELECT data FROM artifact_chunks WHERE sha256 = ? ORDER BY idx", [s]))
+        out.append([n, s, z, base64.b64encode(bytes(d)).decode("ascii")])
+    return out
+
+
+def _export_kernel(cur: "_Cursor", row: dict[str, Any], doc: dict[str, Any]) -> None:
+    """The run's kernel, its cells up to the run's last one, and their sources."""
+    kernel_id = row["kernel_id"]
+    doc["kernel"] = None
+    doc["cells"] = []
+    doc["sources"] = {}
+    if not kernel_id:
+        return
+    k = _rows(
+        cur,
+        "SELECT id, started_at, host, user_name, pid, kernel_name, executable,"
+        " notebook_path, seeds FROM kernels WHERE id = ?",
+        [kernel_id],
+    )
+    doc["kernel"] = k[0] if k else None
+    sql = (
+        "SELECT c.seq, c.execution_count, c.cell_id, c.sha256, c.error, s.source"
+        " FROM cells c LEFT JOIN sources s ON s.sha256 = c.sha256 WHERE c.kernel_id = ?"
+    )
+    args: list[Any] = [kernel_id]
+    if row["last_seq"] is not None:
+        sql += " AND c.seq <= ?"
+        args.append(row["last_seq"])
+    for seq, ec, cid, sha, err, src in _rows(cur, sql, args):
+        doc["cells"].append([seq, ec, cid, sha, err])
+        if src is not None:
+            doc["sources"][sha] = src
 
 
 def _import_ops(doc: dict[str, Any], row: dict[str, Any], known: dict[int, str]) -> list[Op]:
