@@ -1,14 +1,13 @@
-"""Small helpers shared across layers: ids, timestamps, process liveness, printable DSNs.
+"""Small helpers shared across layers: ids, timestamps, process liveness.
 
 Why a module of its own: the store, the server's job table and the re-execution engine all need
-these, and none of them may import another's internals (``store.sql``, the kernel-side tracker,
-``capture``). This module imports nothing from nbtrace.
+these, and none of them may import another's internals (``store.sql``, the kernel-side tracker).
+This module imports nothing from nbtrace.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from datetime import datetime, timezone
 
@@ -82,34 +81,3 @@ def _boot_time() -> float:
             pass
         _BOOT.append(value)
     return _BOOT[0]
-
-
-# ``scheme://userinfo@``: the userinfo runs up to the last ``@`` before the first ``/``, ``?``,
-# ``#`` or whitespace, so an unencoded ``@`` inside a password is still removed with it.
-URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*)://(?P<userinfo>[^\s/?#]*)@")
-
-# ``password=...`` as a libpq keyword (quoted or not) or as a URL query parameter.
-_PASSWORD_KEYWORD = re.compile(
-    r"(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s&#]+)", re.IGNORECASE
-)
-
-
-def _mask_password(match: re.Match[str]) -> str:
-    scheme = match.group("scheme")
-    userinfo = match.group("userinfo")
-    user, sep, _password = userinfo.partition(":")
-    if not sep:
-        return match.group(0)
-    return f"{scheme}://{user}:***@"
-
-
-def redact_dsn(dsn: str) -> str:
-    """A database location fit to print: the user kept, any password replaced by ``***``.
-
-    Handles the URL form (``postgresql://alice:pw@host/db``), the ``?password=`` query
-    parameter, and the libpq keyword form (``host=h user=alice password='p w'``). Why here:
-    the store prints its own location (:mod:`nbtrace.store.postgres`) and the kernel's capture
-    masks captured values (:mod:`nbtrace.capture.redact`); neither may import the other.
-    """
-    out = URL_USERINFO.sub(_mask_password, dsn) if "@" in dsn else dsn
-    return _PASSWORD_KEYWORD.sub(lambda m: f"{m.group('key')}***", out)

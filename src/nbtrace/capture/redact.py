@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from ..util import URL_USERINFO
-from ..util import redact_dsn as redact_dsn  # moved to util (the store prints DSNs too)
+from ..dsn import URL_USERINFO
+from ..dsn import redact_dsn as redact_dsn  # moved to nbtrace.dsn: the store prints DSNs too
 
 #: Substrings (upper case) that make an environment variable name look secret.
 SECRET_MARKERS: tuple[str, ...] = (

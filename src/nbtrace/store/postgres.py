@@ -53,8 +53,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+from ..dsn import redact_dsn
 from ..errors import BadDataError, StoreError, one_line
-from ..util import redact_dsn
 from . import query as q
 from .schema import MIGRATIONS, statements
 from .sql import Backend, SQLStore
