@@ -25,9 +25,10 @@ from .engine import Backend
 from .engine import _Cursor as _Cursor  # benchmarks/query_plans.py spies on its execute
 from .jobs import JobsMixin
 from .listing import COUNT_BOUND, SUMMARY_COLUMNS, Total
+from .schema import RUN_COLUMNS  # defined by the migrations; here for importers from before
 from .transfer import TransferMixin
 
-__all__ = ["COUNT_BOUND", "SUMMARY_COLUMNS", "Backend", "SQLStore", "Total"]
+__all__ = ["COUNT_BOUND", "RUN_COLUMNS", "SUMMARY_COLUMNS", "Backend", "SQLStore", "Total"]
 
 
 class SQLStore(TransferMixin, EditsMixin, JobsMixin):
