@@ -27,7 +27,7 @@ from typing import Any
 
 from .errors import NBTraceError, UsageError, one_line
 from .jsonutil import param_number, param_to_json, to_plain
-from .store import Store, open_store
+from .store.base import Store, open_store
 from .util import new_id
 from .writer import Writer
 

@@ -86,7 +86,7 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
 
 def _load_jupyter_server_extension(serverapp: Any) -> None:
     """Open the store, recover stale jobs and register the REST API."""
-    from ..store import open_store
+    from ..store.base import open_store
     from .gateway import server_host
     from .handlers import ExtensionState
     from .jobs import JobManager, mark_stale_jobs
