@@ -85,7 +85,7 @@ def main() -> None:
                 f" (nbtrace / mlflow growth: {grown / mg if mg > 0 else float('nan'):.2f})"
             )
 
-        from nbtrace.store.base import open_store
+        from nbtrace.store import open_store
 
         store = open_store(db)
         rid = store.list_runs()[0][0]["id"]

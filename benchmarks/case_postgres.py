@@ -100,7 +100,7 @@ def _listing(cfg: Any, ndb: str, mdb: str) -> list[Row]:
     import mlflow
 
     import nbtrace
-    from nbtrace.store.base import open_store
+    from nbtrace.store import open_store
 
     n = 2_000 if cfg.quick else 10_000
     rows: list[Row] = []

@@ -26,7 +26,7 @@ IMPORT = "import time\nt = time.perf_counter()\nimport {mod}\nprint(time.perf_co
 OPEN_N = """
 import sys, time
 t = time.perf_counter()
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 s = open_store(sys.argv[1])
 t1 = time.perf_counter()
 runs, total = s.list_runs(limit=100)

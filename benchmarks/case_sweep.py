@@ -155,7 +155,7 @@ def main() -> None:
     root, db = base / "root", str(base / "runs.db")
     root.mkdir()
     run_notebook(CELLS, db, root, name="work.ipynb")
-    from nbtrace.store.base import open_store
+    from nbtrace.store import open_store
 
     store = open_store(db)
     run_id = store.list_runs(limit=1)[0][0]["id"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from kernels import make_notebook, run_notebook
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 GOOD_BEFORE = [
     "%load_ext nbtrace",

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from kernels import run_notebook
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 CELLS = ["%load_ext nbtrace", "x = 2", "%track_run out\n%log_metric y=x * 3\n%end_run"]
 EXE = str(Path(sys.executable).parent / "nbtrace")

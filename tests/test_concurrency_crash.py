@@ -11,7 +11,7 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 
 from kernels import in_parallel, make_notebook, run_notebook
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 LOOP = (
     "import nbtrace\n"

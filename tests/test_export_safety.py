@@ -20,7 +20,7 @@ import pytest
 
 from kernels import run_notebook
 from nbtrace.cli import main
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 T0 = 1_750_000_000.0
 

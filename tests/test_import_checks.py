@@ -26,7 +26,7 @@ import pytest
 from nbtrace.capture.hashing import sha256_text, stable_hash
 from nbtrace.cli import main
 from nbtrace.errors import ConflictError, UsageError
-from nbtrace.store.base import Store, open_store
+from nbtrace.store import Store, open_store
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 T0 = 1_750_000_000.0

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from kernels import make_notebook, run_notebook
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 SECRET_TOKEN = "tok-SECRET-9f8e7d"
 SECRET_PW = "s3cretpw-1234"

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 mlflow = pytest.importorskip("mlflow")
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag  # noqa: E402

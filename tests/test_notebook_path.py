@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 from kernels import make_notebook, run_notebook
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 BIN = Path(sys.executable).parent
 

@@ -21,7 +21,7 @@ import pytest
 
 from kernels import in_parallel, run_notebook
 from nbtrace.errors import StoreError
-from nbtrace.store.base import Store, open_store
+from nbtrace.store import Store, open_store
 from pgcluster import PgCluster
 
 pytestmark = pytest.mark.postgres
@@ -229,7 +229,7 @@ def test_silent_server_times_out() -> None:
         # (PGCONNECT_TIMEOUT is libpq's), a 1 s connect_timeout is what ends the wait.
         env = dict(os.environ, PGCONNECT_TIMEOUT="600")
         code = (
-            "import sys; from nbtrace.store.base import open_store\n"
+            "import sys; from nbtrace.store import open_store\n"
             "from nbtrace.errors import StoreError\n"
             "try:\n    open_store(sys.argv[1])\nexcept StoreError as e:\n    print(e)\n"
         )
@@ -242,11 +242,11 @@ def test_silent_server_times_out() -> None:
 
 def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     code = (
-        "import sys, nbtrace.store.postgres, nbtrace.store.base\n"
+        "import sys, nbtrace.store.postgres, nbtrace.store\n"
         "assert 'psycopg' not in sys.modules, 'psycopg imported eagerly'\n"
         "sys.modules['psycopg'] = None\n"
         "try:\n"
-        "    nbtrace.store.base.open_store('postgresql://u:pw@127.0.0.1:1/db')\n"
+        "    nbtrace.store.open_store('postgresql://u:pw@127.0.0.1:1/db')\n"
         "except Exception as e:\n"
         "    print(type(e).__name__, e)\n"
     )

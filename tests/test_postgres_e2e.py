@@ -20,7 +20,7 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 
 from kernels import in_parallel, make_notebook, run_notebook
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 from pgcluster import PgCluster
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from kernels import run_notebook
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 
 def _runs(db: str) -> dict[str, dict]:

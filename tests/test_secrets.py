@@ -18,7 +18,7 @@ import pytest
 
 from kernels import run_notebook
 from nbtrace.capture.redact import credential_in_code, redact_value
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 SECRETS = {
     "DATABASE_DSN": ("host=db.corp user=ana password=Pg-s3cret-1 dbname=ml", "Pg-s3cret-1"),

@@ -19,7 +19,7 @@ import pytest
 from kernels import run_notebook
 from nbtrace.errors import UsageError
 from nbtrace.rerun import rerun_run
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 
 def record(tmp_path: Path, cells: list[str], env: dict[str, str] | None = None,

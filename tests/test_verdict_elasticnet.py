@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from kernels import ROOT, run_notebook
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 
 @pytest.mark.slow

@@ -17,7 +17,7 @@ from nbtrace.errors import UsageError
 from nbtrace.rerun.judge import compare_text
 from nbtrace.rerun.noise import add_noise
 from nbtrace.rerun.overrides import overridability
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 IMG = "iVBORw0KGgo="  # the PNG signature, base64
 

@@ -221,7 +221,7 @@ def _join_dash_values(argv: list[str]) -> list[str]:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from .store.base import open_store
+    from .store import open_store
 
     return open_store(args.db)
 
@@ -776,7 +776,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def _check_import(docs: list[Any]) -> None:
     """Check every document before the first is written: a file is imported whole or not."""
     from .store.importdoc import check_document
-    from .store.sql import RUN_COLUMNS
+    from .store.schema import RUN_COLUMNS
 
     for i, doc in enumerate(docs):
         try:

@@ -520,7 +520,7 @@ def test_rerun_with_edited_param(page: Page, lab: LabServer, artifacts: Path) ->
 def test_rerun_of_another_users_run_asks_for_trust(page: Page, lab: LabServer) -> None:
     """Issue 12, item 3: the dialog shows who recorded the run and the code that will run,
     and starts only after an explicit confirmation."""
-    from nbtrace.store.base import open_store
+    from nbtrace.store import open_store
 
     store = open_store(lab.db)
     rid = next(r["id"] for r in store.list_runs(limit=None)[0] if r["name"] == "sweep-1")
@@ -591,7 +591,7 @@ def test_sweep_runs_and_shows_its_runs(page: Page, lab: LabServer, artifacts: Pa
 
 
 def test_sweep_of_another_users_run_asks_for_trust(page: Page, lab: LabServer) -> None:
-    from nbtrace.store.base import open_store
+    from nbtrace.store import open_store
 
     store = open_store(lab.db)
     ids = [r["id"] for r in store.list_runs(limit=None)[0] if r["name"] == "baseline"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 from .conftest import run_notebook
 

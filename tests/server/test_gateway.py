@@ -28,7 +28,7 @@ from gateways import (
     start_server,
     wait_for,
 )
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 from .conftest import run_notebook
 

@@ -19,7 +19,7 @@ from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.identity import IdentityProvider, User
 
 from nbtrace.server.handlers import ALL_JOBS
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 from .conftest import check_openapi, fetch_json, post_json, synthetic_run
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 from nbtrace.store.sql import COUNT_BOUND
 
 from .conftest import check_openapi, fetch_json

@@ -11,7 +11,7 @@ import pytest
 
 from nbtrace.errors import ReplaySetupError
 from nbtrace.rerun.kernelsetup import CLEARED, FORWARDED, payload, setup_code
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 from .conftest import synthetic_run
 

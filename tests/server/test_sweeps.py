@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 from .conftest import check_openapi, fetch_json, post_json, run_notebook, synthetic_run
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from nbtrace.rerun.verdict import make_verdict
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 from .conftest import check_openapi, copy_db, fetch_json, post_json, run_notebook, wait_job
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 from .conftest import check_openapi, fetch_json, post_json, run_notebook, wait_job
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import re
 
+from ..dsn import URL_USERINFO
+from ..dsn import redact_dsn as redact_dsn  # moved to nbtrace.dsn: the store prints DSNs too
+
 #: Substrings (upper case) that make an environment variable name look secret.
 SECRET_MARKERS: tuple[str, ...] = (
     "KEY",
@@ -26,15 +29,6 @@ SECRET_NAMES: frozenset[str] = frozenset({"PGPASSWORD"})
 
 #: Schemes where a user name alone (``ssh://git@host``) is an account, not a token.
 _USER_ONLY_OK_SCHEMES = frozenset({"ssh", "git+ssh", "ssh+git", "sftp"})
-
-# ``scheme://userinfo@``: the userinfo runs up to the last ``@`` before the first ``/``, ``?``,
-# ``#`` or whitespace, so an unencoded ``@`` inside a password is still removed with it.
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*)://(?P<userinfo>[^\s/?#]*)@")
-
-# ``password=...`` as a libpq keyword (quoted or not) or as a URL query parameter.
-_PASSWORD_KEYWORD = re.compile(
-    r"(?P<key>\bpassword\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s&#]+)", re.IGNORECASE
-)
 
 
 def is_secret_name(name: str) -> bool:
@@ -64,26 +58,7 @@ def strip_url_credentials(text: str) -> str:
     """
     if "@" not in text:
         return text
-    return _URL_USERINFO.sub(_strip_userinfo, text)
-
-
-def _mask_password(match: re.Match[str]) -> str:
-    scheme = match.group("scheme")
-    userinfo = match.group("userinfo")
-    user, sep, _password = userinfo.partition(":")
-    if not sep:
-        return match.group(0)
-    return f"{scheme}://{user}:***@"
-
-
-def redact_dsn(dsn: str) -> str:
-    """A database location fit to print: the user kept, any password replaced by ``***``.
-
-    Handles the URL form (``postgresql://alice:pw@host/db``), the ``?password=`` query
-    parameter, and the libpq keyword form (``host=h user=alice password='p w'``).
-    """
-    out = _URL_USERINFO.sub(_mask_password, dsn) if "@" in dsn else dsn
-    return _PASSWORD_KEYWORD.sub(lambda m: f"{m.group('key')}***", out)
+    return URL_USERINFO.sub(_strip_userinfo, text)
 
 
 # ---------------------------------------------------------------------- any captured value

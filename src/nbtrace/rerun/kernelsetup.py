@@ -108,7 +108,7 @@ def check_store(location: str, parent: str, host: str) -> None:
     """Refuse a store this kernel cannot reach, or one other than the server's."""
     from ..config import is_postgres_url
     from ..errors import NotFoundError
-    from ..store.base import open_store
+    from ..store import open_store
 
     if not is_postgres_url(location) and not os.path.isfile(location):
         raise ReplaySetupError(

@@ -2,7 +2,8 @@
 
 Why a module of its own: these tables (``run_capture``, ``cell_outputs``) are read and written
 by the same few statements for the run object, export and import; keeping them here leaves
-``sql.py`` with one call per concern. Every statement runs on SQLite and PostgreSQL alike.
+the store's parts (:mod:`.write`, :mod:`.documents`, :mod:`.transfer`) one call each. Every
+statement runs on SQLite and PostgreSQL alike.
 
 Ops (see :mod:`.base`):
 

@@ -53,7 +53,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from ..capture.redact import redact_dsn
+from ..dsn import redact_dsn
 from ..errors import BadDataError, StoreError, one_line
 from . import query as q
 from .schema import MIGRATIONS, statements

@@ -13,6 +13,8 @@ converted to ISO 8601 UTC only at the edge.
 
 from __future__ import annotations
 
+import re
+
 #: Prefix of a statement that only SQLite runs (PostgreSQL skips it; see :func:`statements`).
 SQLITE_ONLY = "-- sqlite only\n"
 
@@ -320,3 +322,32 @@ def statements(name: str, dialect: str) -> list[str]:
                 if dialect == "sqlite" or not s.startswith(SQLITE_ONLY)
             ]
     raise KeyError(name)
+
+
+def table_columns(table: str) -> tuple[str, ...]:
+    """The columns of ``table`` once every migration ran, in order: those of its ``CREATE
+    TABLE``, then those each ``ALTER TABLE ... ADD COLUMN`` adds.
+
+    Why read from the migrations: they are the one list of a table's columns; the statements
+    that name every column (a run's ``INSERT`` and ``SELECT``, the import check) take theirs
+    from here rather than from a copy that a new migration could leave behind. For tables that
+    no migration rebuilds under another name (as ``0008`` does ``metrics``): ``runs``.
+    """
+    create = f"CREATE TABLE IF NOT EXISTS {table} ("
+    added = re.compile(rf"ALTER TABLE {table} ADD COLUMN (\w+)")
+    cols: list[str] = []
+    for _name, stmts in MIGRATIONS:
+        for stmt in stmts:
+            if stmt.startswith(create):
+                body = re.sub(r"\([^()]*\)", "", stmt[len(create) : stmt.rindex(")")])
+                parts = (part.split() for part in body.split(","))
+                cols += [p[0] for p in parts if p and p[0] not in _CONSTRAINTS]
+            elif m := added.match(stmt):
+                cols.append(m.group(1))
+    return tuple(cols)
+
+
+_CONSTRAINTS = frozenset({"PRIMARY", "UNIQUE", "FOREIGN", "CHECK", "CONSTRAINT"})
+
+#: The columns of ``runs``: what a ``run_start`` row and an export document's run may hold.
+RUN_COLUMNS = table_columns("runs")
