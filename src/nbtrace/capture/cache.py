@@ -21,11 +21,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..store import ops
+from ..store.ops import IMPORTED_REF
 from .gitcapture import GitCapture
-
-#: Prefix of a run's ``imported`` column that names a blob (``blobs.hash``) instead of holding
-#: the JSON itself (see :func:`nbtrace.store.sql.imported_of`).
-IMPORTED_REF = "blob:"
 
 
 class CaptureCache:

@@ -32,6 +32,7 @@ from typing import Any
 from ..capture.hashing import sha256_text
 from ..errors import NBTraceError, StoreError, UsageError, one_line
 from ..jsonutil import param_to_json
+from ..store import ops
 from ..store.base import Op
 from ..store.sql import SQLStore
 from . import tables
@@ -199,13 +200,13 @@ def _import_run(
     info, tags = run.info, dict(run.data.tags)
     rid = info.run_id
     _check_keys(rid, run)
-    ops: list[Op] = []
+    batch: list[Op] = []
     git = _git_blob(tags)
     git_hash = None
     if git is not None:
         data = json.dumps(git, sort_keys=True)
         git_hash = hashlib.sha256(("git" + data).encode()).hexdigest()
-        ops.append(("blob", git_hash, "git", data))
+        batch.append(ops.blob(git_hash, "git", data))
     row = {
         "id": rid,
         "name": info.run_name or tags.get("mlflow.runName") or rid[:12],
@@ -223,31 +224,31 @@ def _import_run(
     if row["status"] == "running":
         row["status"] = "crashed"  # nothing here will ever end it
         row["ended_at"] = row["ended_at"] or row["started_at"]
-    ops.append(("run_start", row))
+    batch.append(ops.run_start(row))
     for k, v in run.data.params.items():
-        ops.append(("param", rid, k, param_to_json(v), _number(v), v))
+        batch.append(ops.param(rid, k, param_to_json(v), _number(v), v))
     for k, v in tags.items():
         if k not in MAPPED_TAGS:
-            ops.append(("tag", rid, k, v))
+            batch.append(ops.tag(rid, k, v))
     for key in run.data.metrics:
         history = client.get_metric_history(rid, key)
         for seq, m in enumerate(history, start=1):
-            ops.append(("metric", rid, key, seq, m.step, m.timestamp / 1000, float(m.value)))
+            batch.append(ops.metric(rid, key, seq, m.step, m.timestamp / 1000, float(m.value)))
         summary.metric_values += len(history)
     io: list[tuple[str, dict[str, Any]]] = []
     for di in (run.inputs.dataset_inputs if run.inputs else []) or []:
         d = di.dataset
         key = f"dataset:{d.name}@{d.digest}"
-        ops.append(("input", rid, key, sha256_text(key), 0))
+        batch.append(ops.input(rid, key, sha256_text(key), 0))
         io.append(
             (key, {"dataset": d.to_dictionary(), "tags": {t.key: t.value for t in di.tags or []}})
         )
     for name, data in _artifacts(client, run):
-        ops.append(("artifact", rid, name, hashlib.sha256(data).hexdigest(), len(data), data))
+        batch.append(ops.artifact(rid, name, hashlib.sha256(data).hexdigest(), len(data), data))
         summary.artifacts += 1
     # The trust rule of re-execution: an imported run's code is someone else's.
-    ops.append(("import_mark", rid, time.time(), _user(), socket.gethostname()))
-    store.apply(ops)
+    batch.append(ops.import_mark(rid, time.time(), _user(), socket.gethostname()))
+    store.apply(batch)
     tables.set_io(store, rid, io)
 
 

@@ -5,19 +5,17 @@ by the same few statements for the run object, export and import; keeping them h
 the store's parts (:mod:`.write`, :mod:`.documents`, :mod:`.transfer`) one call each. Every
 statement runs on SQLite and PostgreSQL alike.
 
-Ops (see :mod:`.base`):
-
-``("capture", run_id, modules_hash, inputs_hash, determinism_hash, imported_json)``  (upsert;
-None keeps what is there, so the pieces may arrive separately)
-``("output", kernel_id, seq, fingerprint, excerpt, data_json)``  one executed cell's outputs
-``("param_delete", run_id, key)``  a parameter the run must not claim (an override without
-effect)
+Ops: :class:`~.ops.Capture` (an upsert: None keeps what is there, so the pieces may arrive
+separately), :class:`~.ops.Output` (one executed cell's outputs) and :class:`~.ops.ParamDelete`
+(a parameter the run must not claim: an override without effect).
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from . import ops
 
 #: The blob hashes a ``run_capture`` row points at, in column order.
 CAPTURE_COLUMNS = ("modules_hash", "inputs_hash", "determinism_hash", "imported")
@@ -166,7 +164,7 @@ def import_ops(doc: dict[str, Any], run_id: str, kernel_id: str | None) -> list[
     def bad(what: str) -> UsageError:
         return UsageError(f"refused import: run {run_id!r}: {what}")
 
-    ops: list[tuple] = []
+    batch: list[tuple] = []
     cap = doc.get("capture")
     if cap is not None:
         if not isinstance(cap, list) or len(cap) != len(CAPTURE_COLUMNS) or not all(
@@ -175,7 +173,7 @@ def import_ops(doc: dict[str, Any], run_id: str, kernel_id: str | None) -> list[
             raise bad("capture must be three blob hashes (or null) and the imported modules")
         if cap[3] is not None and not isinstance(_json(cap[3]), dict):
             raise bad("capture's imported modules must be a JSON object")
-        ops.append(("capture", run_id, *cap))
+        batch.append(ops.capture(run_id, *cap))
     outputs = doc.get("outputs") or []
     if not isinstance(outputs, list) or (outputs and not kernel_id):
         raise bad("outputs must be a list of cell rows of the run's kernel")
@@ -187,8 +185,8 @@ def import_ops(doc: dict[str, Any], run_id: str, kernel_id: str | None) -> list[
                 and isinstance(data, str) and len(data) <= _MAX_DATA
                 and isinstance(_json(data), dict)):
             raise bad(f"outputs[{i}] is not (seq, fingerprint, excerpt, data)")
-        ops.append(("output", kernel_id, seq, fp, ex, data))
-    return ops
+        batch.append(ops.output(kernel_id, seq, fp, ex, data))
+    return batch
 
 
 _MAX_DATA = 1 << 20

@@ -16,10 +16,8 @@ from ..util import iso
 from . import capture_sql as cs
 from .engine import _Cursor, loads, metric_value
 from .listing import SUMMARY_COLUMNS, ListingMixin
+from .ops import IMPORTED_REF
 from .schema import RUN_COLUMNS
-
-#: See :meth:`DocumentsMixin._imported`.
-IMPORTED_REF = "blob:"
 
 
 class DocumentsMixin(ListingMixin):

@@ -12,8 +12,8 @@ Build ops with the lowercase function of the kind (``metric(run_id, key, ...)``)
 kind, so no caller spells it. Why functions and not the classes' constructors: a NamedTuple's
 ``__new__`` cannot be given a fixed first field, and the functions build the tuple in one C
 call (``tuple.__new__``) rather than through the NamedTuple's Python ``__new__``. The two hot
-paths (``log_metric``, ``log_param``) inline that call (see :mod:`nbtrace.logcalls`; measured
-by ``benchmarks/ops_hot_path.py``).
+paths (``log_metric``, ``log_param``) queue plain tuples of their records' layouts instead (see
+:mod:`nbtrace.logcalls`; measured by ``benchmarks/ops_hot_path.py``).
 
 Every op is idempotent (client-made keys, ``ON CONFLICT``): a batch retried after a network
 failure, or replayed from a spool file, never writes twice. This module imports nothing
@@ -23,6 +23,10 @@ beyond the standard library's ``typing``: kernels import it on every ``%load_ext
 from __future__ import annotations
 
 from typing import Any, NamedTuple
+
+#: Prefix of a run's ``imported`` value (in ``run_start`` and ``capture`` ops) that names a blob
+#: (``blobs.hash``) holding the JSON of the imported modules, instead of holding the JSON itself.
+IMPORTED_REF = "blob:"
 
 _new = tuple.__new__
 

@@ -17,6 +17,7 @@ from ..errors import UsageError
 from ..jsonutil import decode_float, encode_float
 from ..util import iso
 from . import capture_sql as cs
+from . import ops
 from . import query as q
 from .base import Op
 from .documents import IMPORTED_REF, DocumentsMixin
@@ -94,9 +95,9 @@ class TransferMixin(DocumentsMixin, WriteMixin):
             if cur.fetchone():
                 return False
             known_cells = self._known_cells(cur, row.get("kernel_id"))
-        ops = _import_ops(doc, row, known_cells)
-        ops += cs.import_ops(doc, run_id, row.get("kernel_id"))
-        self.apply(ops)
+        batch = _import_ops(doc, row, known_cells)
+        batch += cs.import_ops(doc, run_id, row.get("kernel_id"))
+        self.apply(batch)
         return True
 
     def _known_cells(self, cur: "_Cursor", kernel_id: str | None) -> dict[int, str]:
@@ -183,11 +184,11 @@ def _import_ops(doc: dict[str, Any], row: dict[str, Any], known: dict[int, str])
     import getpass
 
     run_id = row["id"]
-    ops: list[Op] = []
+    batch: list[Op] = []
     if doc.get("kernel"):
-        ops.append(("kernel", *doc["kernel"]))
+        batch.append(ops.kernel(*doc["kernel"]))
     for sha, src in doc.get("sources", {}).items():
-        ops.append(("source", sha, src))
+        batch.append(ops.source(sha, src))
     for seq, ec, cid, sha, err in doc.get("cells", []):
         if seq in known:
             if known[seq] != sha:
@@ -196,32 +197,32 @@ def _import_ops(doc: dict[str, Any], row: dict[str, Any], known: dict[int, str])
                     f" {row['kernel_id']!r} differs from the one this store holds"
                 )
             continue
-        ops.append(("cell", row["kernel_id"], seq, ec, cid, sha, int(err)))
+        batch.append(ops.cell(row["kernel_id"], seq, ec, cid, sha, int(err)))
     for h, (kind, data) in doc.get("blobs", {}).items():
-        ops.append(("blob", h, kind, data))
+        batch.append(ops.blob(h, kind, data))
     if row.get("packages_hash") and doc.get("packages"):
-        ops.append(("packages", row["packages_hash"], [tuple(p) for p in doc["packages"]]))
-    ops.append(("run_start", row))
+        batch.append(ops.packages(row["packages_hash"], [tuple(p) for p in doc["packages"]]))
+    batch.append(ops.run_start(row))
     for key, value, num, text in doc.get("params", []):
-        ops.append(("param", run_id, key, value, num, text))
+        batch.append(ops.param(run_id, key, value, num, text))
     for key, seq, step, ts, value in doc.get("metrics", []):
-        ops.append(("metric", run_id, key, seq, step, ts, float(decode_float(value))))
+        batch.append(ops.metric(run_id, key, seq, step, ts, float(decode_float(value))))
     for key, value in doc.get("tags", []):
-        ops.append(("tag", run_id, key, value))
+        batch.append(ops.tag(run_id, key, value))
     for path, sha, size in doc.get("inputs", []):
-        ops.append(("input", run_id, path, sha, size))
+        batch.append(ops.input(run_id, path, sha, size))
     for name, sha, size, data in doc.get("artifacts", []):
-        ops.append(("artifact", run_id, name, sha, size, base64.b64decode(data)))
+        batch.append(ops.artifact(run_id, name, sha, size, base64.b64decode(data)))
     for key, data in _mlflow_rows(doc, "mlflow_io", 2):
-        ops.append(("mlflow_io", run_id, key, data))
+        batch.append(ops.mlflow_io(run_id, key, data))
     for model_id, exp_id, stage, data in _mlflow_rows(doc, "mlflow_models", 4):
-        ops.append(("mlflow_model", model_id, exp_id, run_id, stage, data))
+        batch.append(ops.mlflow_model(model_id, exp_id, run_id, stage, data))
     try:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in some containers
         user = None
-    ops.append(("import_mark", run_id, time.time(), user, socket.gethostname()))
-    return ops
+    batch.append(ops.import_mark(run_id, time.time(), user, socket.gethostname()))
+    return batch
 
 
 def _mlflow_rows(doc: dict[str, Any], section: str, width: int) -> list[list[str]]:
