@@ -1,8 +1,9 @@
 """The store interface: what kernels, server, CLI and rerun engine may ask of a store.
 
 Why an interface: the same code must run on a personal SQLite file and on a team PostgreSQL
-server. All SQL lives below this module (``sql.py`` for the shared statements, one small
-backend module per engine); nothing above it knows which engine it talks to.
+server. All SQL lives below this module (:mod:`.sql`'s ``SQLStore`` assembles the shared
+statements from one module per concern; one small backend module per engine); nothing above it
+knows which engine it talks to.
 
 Writes from kernels are *ops*: tuples whose first element names the op, applied in batches by
 :meth:`Store.apply` inside one transaction. Every op kind, its fields and their order are the
