@@ -122,7 +122,7 @@ async def _execute(
     started = time.perf_counter()
     out = Outcome(notebook=nb)
     total = len(nb.cells)
-    from ..kernelclient import CellIdNotebookClient
+    from .kernelclient import CellIdNotebookClient
 
     client = CellIdNotebookClient(
         nb,

@@ -177,7 +177,7 @@ async def _execute_hosted(
     progress: ProgressFn | None,
     cancel: threading.Event | None,
 ) -> Outcome:
-    from ..kernelclient import CellIdNotebookClient
+    from .kernelclient import CellIdNotebookClient
 
     started = time.perf_counter()
     out = Outcome(notebook=nb)
