@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ForbiddenError, NBTraceError, NotFoundError, one_line
+from ..errors import ForbiddenError, NBTraceError, NotFoundError, RerunCancelledError, one_line
 from ..store.base import Store
 
 STATES = ("queued", "running", "done", "error", "cancelled")
@@ -361,7 +361,7 @@ class JobManager:
                 self._live.pop(job.id, None)
 
     async def _run(self, job: Job) -> None:
-        from ..rerun import RerunCancelledError, rerun_run
+        from ..rerun import rerun_run
 
         self._set(job, state="running")
         await self._save(job)
