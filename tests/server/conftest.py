@@ -61,14 +61,14 @@ def jp_server_config(server_db: str, extra_config: dict[str, Any],
 @pytest.fixture
 def jp_serverapp(jp_server_config: Any, jp_argv: Any, jp_configurable_serverapp: Any,
                  jp_asyncio_loop: Any) -> Any:
-    """pytest-jupyter's server, and afterwards: cancel nbtrace's jobs and close its store."""
+    """pytest-jupyter's server, and afterwards: the extension's unload (jobs cancelled, store
+    closed) before the test's folder goes (the server's cleanup would run it too, later)."""
+    from nbtrace.server import _unload_jupyter_server_extension
+
     app = jp_configurable_serverapp(config=jp_server_config, argv=jp_argv)
     yield app
-    state = app.web_app.settings.get("nbtrace")
-    if state is not None:
-        state.close()
-        if not jp_asyncio_loop.is_closed():
-            jp_asyncio_loop.run_until_complete(asyncio.sleep(0))
+    if not jp_asyncio_loop.is_closed():
+        jp_asyncio_loop.run_until_complete(_unload_jupyter_server_extension(app))
 
 
 def api(*parts: str) -> tuple[str, ...]:

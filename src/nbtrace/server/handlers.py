@@ -16,8 +16,7 @@ import mimetypes
 import posixpath
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
@@ -27,6 +26,12 @@ from tornado.web import HTTPError
 
 from ..errors import NBTraceError, one_line
 from ..jsonutil import dumps
+from .state import ExtensionState
+
+if TYPE_CHECKING:
+    from ..store.base import Store
+    from .jobs import JobManager, Viewer
+    from .sweeps import SweepManager
 
 AUTH_RESOURCE = "nbtrace"
 #: The resource an authorizer grants to let a user see (read) or cancel (write) every identity's
@@ -46,28 +51,6 @@ ARTIFACT_CSP = "sandbox; default-src 'none'"
 JSON_TYPE = "application/json; charset=UTF-8"
 
 
-@dataclass
-class ExtensionState:
-    """What the handlers share (``web_app.settings["nbtrace"]``)."""
-
-    config: Any
-    root_dir: str | None
-    store: Any = None
-    jobs: Any = None
-    sweeps: Any = None
-    store_error: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def close(self) -> None:
-        """Cancel jobs and close the store (server shutdown, tests)."""
-        if self.sweeps is not None:
-            self.sweeps.shutdown()
-        if self.jobs is not None:
-            self.jobs.shutdown()
-        if self.store is not None:
-            self.store.close()
-
-
 class NBTraceHandler(APIHandler):
     """Base of every nbtrace handler: shared errors, JSON and store access."""
 
@@ -78,23 +61,25 @@ class NBTraceHandler(APIHandler):
         return self.settings["nbtrace"]
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         st = self.state
         if st.store is None:
             raise HTTPError(503, "%s", f"the nbtrace store is unavailable: {st.store_error}")
         return st.store
 
     @property
-    def jobs(self) -> Any:
+    def jobs(self) -> JobManager:
         self.store  # noqa: B018 - same 503 when the store did not open
+        assert self.state.jobs is not None  # made with the store
         return self.state.jobs
 
     @property
-    def sweeps(self) -> Any:
+    def sweeps(self) -> SweepManager:
         self.store  # noqa: B018 - same 503 when the store did not open
+        assert self.state.sweeps is not None  # made with the store
         return self.state.sweeps
 
-    async def viewer(self) -> Any:
+    async def viewer(self) -> Viewer:
         """Who is asking about jobs, and whether the authorizer lets them see and cancel other
         identities' jobs (action ``read`` / ``write`` on resource ``nbtrace.all_jobs``).
 
