@@ -15,7 +15,7 @@ import json
 import mimetypes
 import posixpath
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
@@ -115,6 +115,19 @@ class NBTraceHandler(APIHandler):
             return await coro
         except NBTraceError as exc:
             raise _http_error(exc) from None
+
+    async def send_owned(
+        self, action: Callable[[str, Viewer], Awaitable[dict[str, Any]]], object_id: str,
+        cancel: bool = False,
+    ) -> None:
+        """Answer ``GET`` / ``DELETE`` (cancel) of a job or sweep as the asking identity may.
+
+        ``action`` (the manager's ``get`` or ``cancel``) applies the owner rule: another
+        identity's object is "not found", and cancelling it is forbidden, unless the
+        authorizer grants every identity's (:meth:`viewer`). A cancel still under way is a 202.
+        """
+        view = await self.guard(action(object_id, await self.viewer()))
+        self.send(view, status=202 if cancel and view["state"] in ("queued", "running") else 200)
 
     def send(self, obj: Any, status: int = 200) -> None:
         """Finish with strict JSON."""
@@ -414,13 +427,12 @@ class JobHandler(NBTraceHandler):
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
-        self.send(await self.guard(self.jobs.get(job_id, await self.viewer())))
+        await self.send_owned(self.jobs.get, job_id)
 
     @web.authenticated
     @authorized
     async def delete(self, job_id: str) -> None:
-        view = await self.guard(self.jobs.cancel(job_id, await self.viewer()))
-        self.send(view, status=202 if view["state"] in ("queued", "running") else 200)
+        await self.send_owned(self.jobs.cancel, job_id, cancel=True)
 
 
 # ----------------------------------------------------------------------------- sweeps
@@ -470,13 +482,12 @@ class SweepStatusHandler(NBTraceHandler):
     @web.authenticated
     @authorized
     async def get(self, sweep_id: str) -> None:
-        self.send(await self.guard(self.sweeps.get(sweep_id, await self.viewer())))
+        await self.send_owned(self.sweeps.get, sweep_id)
 
     @web.authenticated
     @authorized
     async def delete(self, sweep_id: str) -> None:
-        view = await self.guard(self.sweeps.cancel(sweep_id, await self.viewer()))
-        self.send(view, status=202 if view["state"] in ("queued", "running") else 200)
+        await self.send_owned(self.sweeps.cancel, sweep_id, cancel=True)
 
 
 __all__ = [
