@@ -8,7 +8,6 @@ Errors are one line on stderr (``nbtrace: error: ...``) with exit status 1; neve
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -42,16 +41,28 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (also used by the docs test to list verbs)."""
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (also used by the docs test to list verbs).
+
+    With ``verb``, only that verb's arguments are declared; every verb is still listed (in
+    ``--help`` and in the error for an unknown one). Why: argparse makes a help formatter per
+    argument, and declaring the ~60 arguments of every verb was a tenth of ``nbtrace runs``'s
+    start.
+    """
     parser = argparse.ArgumentParser(
         prog="nbtrace", description="Experiment traceability for Jupyter notebooks."
     )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
+    for name, add_arguments in _ARGUMENTS.items():
+        p = sub.add_parser(name, help=VERBS[name], description=VERBS[name])
+        if verb is None or verb == name:
+            _common(p)
+            add_arguments(p)
+    return parser
 
-    p = sub.add_parser("runs", help=VERBS["runs"], description=VERBS["runs"])
-    _common(p)
+
+def _runs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--filter", "-f", help='query, e.g. "params.alpha > 0.1 and metrics.mse < 3000"')
     p.add_argument(
         "--sort", "-s", help="sort key, e.g. -metrics.mse or started_at (default: newest first)"
@@ -61,17 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--offset", type=int, default=0, help="skip the first N runs")
 
-    p = sub.add_parser("show", help=VERBS["show"], description=VERBS["show"])
-    _common(p)
+
+def _show_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run id or unique prefix")
     p.add_argument("--series", action="store_true", help="include every metric's steps")
 
-    p = sub.add_parser("compare", help=VERBS["compare"], description=VERBS["compare"])
-    _common(p)
+
+def _compare_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN", help="two to twenty run ids")
 
-    p = sub.add_parser("rerun", help=VERBS["rerun"], description=VERBS["rerun"])
-    _common(p)
+
+def _rerun_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run id or unique prefix")
     p.add_argument(
         "--set",
@@ -88,27 +99,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="relative tolerance for within_tolerance (default 1e-9)",
     )
     p.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
-    p.add_argument(
-        "--trust",
-        action="store_true",
-        help="re-execute a run recorded by another user or host, or imported"
-        " (its recorded code runs as you: read it with `nbtrace show RUN` first)",
-    )
+    _trust_arg(p)
     p.add_argument("--repeat", type=int, default=1, metavar="N",
                    help="replay N times and judge the original against the run-to-run noise")
     p.add_argument("--recorded-modules", action="store_true",
                    help="replay with the recorded sources of the run's local modules")
     _gateway_args(p)
 
-    _sweep_parser(sub)
 
-    p = sub.add_parser("drift", help=VERBS["drift"], description=VERBS["drift"])
-    _common(p)
+def _sweep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", help="run id or unique prefix")
+    p.add_argument(
+        "--grid", action="append", default=[], metavar="NAME=V1,V2",
+        help="values of one parameter (each JSON when it parses, else a string); the sweep is"
+        " the cross product of every --grid",
+    )
+    p.add_argument("--parallel", type=int, default=None,
+                   help="kernels at once (default: the free cores; more on a gateway)")
+    p.add_argument("--kernel", help="kernel spec name (default: the recorded one)")
+    p.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
+    _trust_arg(p)
+    _gateway_args(p)
+
+
+def _trust_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust",
+        action="store_true",
+        help="re-execute a run recorded by another user or host, or imported"
+        " (its recorded code runs as you: read it with `nbtrace show RUN` first)",
+    )
+
+
+def _drift_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("run", help="run id or unique prefix")
     p.add_argument("--kernel", help="kernel spec name (default: the recorded one)")
 
-    p = sub.add_parser("export", help=VERBS["export"], description=VERBS["export"])
-    _common(p)
+
+def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--filter", "-f", help="export only matching runs")
     p.add_argument("--format", choices=["json", "csv"], default="json")
     p.add_argument("--output", "-o", help="file to write (default: stdout)")
@@ -120,8 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--experiment", help="with --to: put every run in this MLflow experiment")
 
-    p = sub.add_parser("import", help=VERBS["import"], description=VERBS["import"])
-    _common(p)
+
+def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "file",
         help="a JSON export ('-' for stdin), or mlflow+URI: mlflow+file:///path/mlruns,"
@@ -129,32 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--experiment", help="from MLflow: import only this experiment")
 
-    p = sub.add_parser("sync", help=VERBS["sync"], description=VERBS["sync"])
-    _common(p)
-    return parser
 
-
-def _sweep_parser(sub: Any) -> None:
-    """``nbtrace sweep``'s arguments."""
-    p = sub.add_parser("sweep", help=VERBS["sweep"], description=VERBS["sweep"])
-    _common(p)
-    p.add_argument("run", help="run id or unique prefix")
-    p.add_argument(
-        "--grid", action="append", default=[], metavar="NAME=V1,V2",
-        help="values of one parameter (each JSON when it parses, else a string); the sweep is"
-        " the cross product of every --grid",
-    )
-    p.add_argument("--parallel", type=int, default=None,
-                   help="kernels at once (default: the free cores; more on a gateway)")
-    p.add_argument("--kernel", help="kernel spec name (default: the recorded one)")
-    p.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds")
-    p.add_argument(
-        "--trust",
-        action="store_true",
-        help="re-execute a run recorded by another user or host, or imported"
-        " (its recorded code runs as you: read it with `nbtrace show RUN` first)",
-    )
-    _gateway_args(p)
+def _no_args(p: argparse.ArgumentParser) -> None:
+    """``sync`` takes only the common ``--db`` and ``--json``."""
 
 
 def _gateway_args(p: argparse.ArgumentParser) -> None:
@@ -169,6 +174,20 @@ def _gateway_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: Each verb's own arguments (besides ``--db`` and ``--json``), in ``--help`` order.
+_ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "runs": _runs_args,
+    "show": _show_args,
+    "compare": _compare_args,
+    "rerun": _rerun_args,
+    "sweep": _sweep_args,
+    "drift": _drift_args,
+    "export": _export_args,
+    "import": _import_args,
+    "sync": _no_args,
+}
+
+
 def _version() -> str:
     from . import __version__
 
@@ -177,8 +196,10 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(_join_dash_values(list(sys.argv[1:] if argv is None else argv)))
+    words = _join_dash_values(list(sys.argv[1:] if argv is None else argv))
+    verb = next((w for w in words if not w.startswith("-")), None)  # top options take no value
+    parser = build_parser(verb if verb in VERBS else None)
+    args = parser.parse_args(words)
     if not args.verb:
         parser.print_help()
         return 2
@@ -224,6 +245,11 @@ def _store(args: argparse.Namespace) -> Any:
     from .store.base import open_store
 
     return open_store(args.db)
+
+
+def _warn(message: str) -> None:
+    """A one-line warning on stderr (something left behind, not an error of the verb)."""
+    print(f"nbtrace: warning: {one_line(message, 500)}", file=sys.stderr)
 
 
 def _emit_json(obj: Any) -> None:
@@ -557,8 +583,8 @@ def _kernel_output_aside() -> Iterator[Any]:
         real.close()
         try:
             os.unlink(log_path)
-        except OSError:
-            pass
+        except OSError as exc:
+            _warn(f"could not remove the replay kernel's log {log_path}: {exc.strerror}")
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, list[Any]]:
@@ -655,8 +681,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     except BaseException:
         try:
             os.unlink(tmp)
-        except OSError:
-            pass
+        except OSError as exc:
+            _warn(f"could not remove the partial export {tmp}: {exc.strerror}")
         raise
     return 0
 
@@ -671,8 +697,11 @@ def _export(store: Any, args: argparse.Namespace, stream: Any) -> None:
             first = False
         stream.write("\n]}\n")
     else:
-        runs, _ = store.list_runs(filter=args.filter, limit=None, sort="started_at")
+        import csv
+
         from .api import flatten
+
+        runs, _ = store.list_runs(filter=args.filter, limit=None, sort="started_at")
 
         flat = [flatten(r) for r in runs]
         cols: list[str] = []
