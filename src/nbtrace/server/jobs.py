@@ -23,10 +23,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ForbiddenError, NBTraceError, NotFoundError, RerunCancelledError, one_line
+from ..rerun.records import Job
 from ..store.base import Store
 
 STATES = ("queued", "running", "done", "error", "cancelled")
@@ -41,57 +42,6 @@ def _iso(ts: float | None) -> str | None:
     from ..util import iso
 
     return iso(ts)
-
-
-@dataclass
-class Job:
-    """One re-execution request and its live state."""
-
-    id: str
-    source_run: str
-    owner: str | None
-    overrides: dict[str, Any]
-    kernel_name: str | None
-    repeat: int = 1
-    recorded_modules: bool = False
-    state: str = "queued"
-    done: int = 0
-    total: int = 0
-    new_run: str | None = None
-    verdict: dict[str, Any] | None = None
-    error: str | None = None
-    created_at: float = field(default_factory=time.time)
-    updated_at: float = field(default_factory=time.time)
-    #: The sweep this job belongs to, and the tags its new run gets (the sweep's id).
-    sweep: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def row(self) -> dict[str, Any]:
-        """The ``jobs`` table row."""
-        with self.lock:
-            return {
-                "id": self.id,
-                "run_id": self.source_run,
-                "state": self.state,
-                "new_run": self.new_run,
-                "verdict": self.verdict,
-                "progress": {"done": self.done, "total": self.total},
-                "error": self.error,
-                "request": {
-                    "overrides": self.overrides,
-                    "kernel_name": self.kernel_name,
-                    "repeat": self.repeat,
-                    "recorded_modules": self.recorded_modules,
-                    "server": {"host": socket.gethostname(), "pid": os.getpid()},
-                    "sweep": self.sweep,
-                    "tags": self.tags,
-                },
-                "owner": self.owner,
-                "created_at": self.created_at,
-                "updated_at": self.updated_at,
-            }
 
 
 def job_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -423,10 +373,7 @@ class JobManager:
 
     @staticmethod
     def _set(job: Job, **fields: Any) -> None:
-        with job.lock:
-            for k, v in fields.items():
-                setattr(job, k, v)
-            job.updated_at = time.time()
+        job.set(**fields)
 
     async def _save(self, job: Job) -> None:
         await asyncio.to_thread(self.store.save_job, job.row())

@@ -18,12 +18,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ForbiddenError, NotFoundError, UsageError, one_line
+from ..rerun.records import Sweep, sweep_state
 from ..rerun.sweep import check_trust
 from .jobs import EVERYONE, JobManager, Viewer, _iso, job_view
 
@@ -61,48 +60,6 @@ def parameter_sets(grid: Any = None, sets: Any = None) -> list[dict[str, Any]]:
             raise UsageError("every parameter set must be a non-empty object of name: value")
         out = [dict(s) for s in sets]
     return out
-
-
-@dataclass
-class Sweep:
-    """A sweep's live state on this server."""
-
-    id: str
-    source_run: str
-    owner: str | None
-    sets: list[dict[str, Any]]
-    parallel: int
-    grid: dict[str, Any] | None
-    jobs: list[str] = field(default_factory=list)
-    cancelled: bool = False
-    created_at: float = field(default_factory=time.time)
-    task: asyncio.Task[None] | None = None
-
-    def row(self, state: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "run_id": self.source_run,
-            "state": state,
-            "request": {
-                "grid": self.grid,
-                "sets": self.sets,
-                "parallel": self.parallel,
-                "cancelled": self.cancelled,
-            },
-            "jobs": self.jobs,
-            "owner": self.owner,
-            "created_at": self.created_at,
-            "updated_at": time.time(),
-        }
-
-
-def sweep_state(states: Sequence[str], cancelled: bool) -> str:
-    """One word for a sweep from its jobs' states (as a job's: queued … cancelled)."""
-    if any(s in ("queued", "running") for s in states):
-        return "running" if any(s != "queued" for s in states) else "queued"
-    if cancelled or any(s == "cancelled" for s in states):
-        return "cancelled"
-    return "error" if any(s == "error" for s in states) else "done"
 
 
 class SweepManager:
