@@ -871,15 +871,17 @@ def neutralise_csv(text: str) -> str:
     Why: a tag ``=HYPERLINK("http://evil","x")`` exported verbatim becomes a live formula in
     whoever opens the file in Excel or LibreOffice; names and values here are anyone's text.
     """
-    if not text.startswith(_FORMULA_START):
+    if not text.startswith(_FORMULA_START) or (text.startswith("-") and _is_number(text)):
         return text
-    if text.startswith("-"):
-        try:
-            float(text)
-            return text
-        except ValueError:
-            pass
     return "'" + text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _dur(s: float | None) -> str:
