@@ -126,7 +126,7 @@ def _ts(value: str) -> float:
 def execute(nb: Any, folder: Path, env: dict[str, str]) -> dict[str, float]:
     """Run ``nb`` in a fresh kernel; wall time of the whole execution, of the cells, and of the
     330-run cell."""
-    from nbtrace.kernelclient import CellIdNotebookClient
+    from nbtrace.rerun.kernelclient import CellIdNotebookClient
 
     nb = copy.deepcopy(nb)
     path = folder / "elasticnet.ipynb"

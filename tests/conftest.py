@@ -1,4 +1,8 @@
-"""Shared fixtures: a fresh SQLite store per test, PostgreSQL clusters, kernel checks."""
+"""Shared fixtures: a fresh SQLite store per test, PostgreSQL clusters, kernel checks.
+
+Helpers (not fixtures) that test modules import live in ``tests/kernels.py`` (real kernels) and
+``tests/pgcluster.py``; nothing imports this file as a module.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from kernels import ROOT, make_notebook, run_notebook  # noqa: F401 (re-exported)
 from pgcluster import *  # noqa: F401,F403  (PostgreSQL fixtures)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import nbformat
 
-from nbtrace.kernelclient import CellIdNotebookClient
+from nbtrace.rerun.kernelclient import CellIdNotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 

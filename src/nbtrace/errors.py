@@ -75,6 +75,28 @@ class HostError(NBTraceError):
     http_status = 502
 
 
+class PathRefusedError(NBTraceError):
+    """The run's folder lies outside the folder the caller may run code in (the server root)."""
+
+    http_status = 403
+
+
+class TrustRequiredError(ConflictError):
+    """Re-executing this run needs explicit trust (REST 409; the CLI's ``--trust``)."""
+
+
+class RerunCancelledError(NBTraceError):
+    """The re-execution was cancelled before it finished."""
+
+    http_status = 409
+
+
+class KernelError(NBTraceError):
+    """The replay kernel could not be started or talked to (not an error in the user's code)."""
+
+    http_status = 500
+
+
 def one_line(text: object, limit: int = 300) -> str:
     """Collapse ``text`` to one printable line of at most ``limit`` characters.
 

@@ -2,24 +2,35 @@
 
 Why thin: everything here parses a line, calls the tracker and turns an
 :class:`~nbtrace.errors.NBTraceError` into IPython's ``UsageError`` (one red line, no
-traceback). The docstrings are the ``%magic?`` help.
+traceback). The docstrings are the ``%magic?`` help; ``%track_run`` and ``%end_run`` declare
+their options with IPython's ``magic_arguments``, which adds them to that help. The
+``NAME=EXPR`` magics (``%log_param``, ``%log_metric``) parse Python expressions, which an
+argument parser cannot split, so they keep a tokenizer of their own.
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import io
+import logging
+import re
 import shlex
 import tokenize
 from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from . import api
 from .errors import NBTraceError, one_line
 
 _IDENT_ERR = "expected NAME=EXPR or NAME"
+_TRACK_RUN_USAGE = "usage: %track_run NAME [--experiment E] [--tag K=V ...] [--nested]"
+_END_RUN_USAGE = "usage: %end_run [--status finished|failed]"
+
+log = logging.getLogger(__name__)
 
 
 def split_assignments(line: str) -> list[str]:
@@ -82,42 +93,29 @@ def parse_assignment(piece: str) -> tuple[str, str | None]:
     return name, (expr.strip() if sep else None)
 
 
-def _split_options(line: str, options: set[str]) -> tuple[str, dict[str, list[str]]]:
-    """Pull ``--opt VALUE`` pairs (values may be expressions without spaces) off ``line``."""
-    found: dict[str, list[str]] = {}
+def parse_options(magic: Any, line: str, usage: str) -> argparse.Namespace:
+    """``line`` parsed by ``magic``'s ``magic_arguments`` parser; one-line ``UsageError`` errors.
+
+    Words are split like a shell's (quotes group), options and words may come in any order,
+    and an option is never abbreviated. The messages are nbtrace's own: ``unknown option
+    --x (known: ...)``, ``--opt needs a value``, else ``usage``.
+    """
     try:
         words = shlex.split(line, posix=True)
     except ValueError as exc:
         raise UsageError(f"cannot parse the line: {exc}") from None
-    rest: list[str] = []
-    i = 0
-    while i < len(words):
-        w = words[i]
-        opt, eq, val = w.partition("=")
-        if opt in options:
-            if not eq:
-                if i + 1 >= len(words):
-                    raise UsageError(f"{opt} needs a value")
-                i += 1
-                val = words[i]
-            found.setdefault(opt, []).append(val)
-        elif w.startswith("--"):
-            raise UsageError(
-                f"unknown option {one_line(w, 40)} (known: {', '.join(sorted(options))})"
-            )
-        else:
-            rest.append(w)
-        i += 1
-    return " ".join(rest), found
-
-
-def _flag(line: str, flag: str) -> tuple[str, bool]:
-    """``line`` without the bare word ``flag``, and whether it was there."""
-    import re
-
-    pattern = rf"(^|\s){re.escape(flag)}(?=\s|$)"
-    found = re.search(pattern, line) is not None
-    return (re.sub(pattern, " ", line) if found else line), found
+    parser = magic.parser
+    try:
+        args, extra = parser.parse_known_intermixed_args(words)
+    except UsageError as exc:
+        needs = re.match(r"argument (\S+): expected one argument", str(exc))
+        raise UsageError(f"{needs.group(1)} needs a value" if needs else usage) from None
+    if extra and extra[0].startswith("-"):
+        known = sorted(o for a in parser._actions for o in a.option_strings)
+        raise UsageError(f"unknown option {one_line(extra[0], 40)} (known: {', '.join(known)})")
+    if extra:
+        raise UsageError(usage)
+    return args
 
 
 def _step_expr(line: str) -> tuple[str, str | None]:
@@ -150,20 +148,25 @@ class TrackMagics(Magics):
             raise UsageError(f"{what}: {type(exc).__name__}: {one_line(exc, 160)}") from None
 
     def _run_args(self, line: str) -> tuple[str, str | None, dict[str, str], bool]:
-        line, nested = _flag(line, "--nested")
-        rest, opts = _split_options(line, {"--experiment", "--tag"})
-        name = rest.strip()
+        args = parse_options(self.track_run, line, _TRACK_RUN_USAGE)
+        name = " ".join(args.name).strip()
         if not name:
-            raise UsageError("usage: %track_run NAME [--experiment E] [--tag K=V ...] [--nested]")
+            raise UsageError(_TRACK_RUN_USAGE)
         tags = {}
-        for kv in opts.get("--tag", []):
+        for kv in args.tag:
             k, eq, v = kv.partition("=")
             if not eq or not k:
                 raise UsageError(f"--tag takes K=V, got {one_line(kv, 60)!r}")
             tags[k] = v
-        experiment = opts.get("--experiment", [None])[-1]
-        return name, experiment, tags, nested
+        return name, args.experiment, tags, args.nested
 
+    @magic_arguments()
+    @argument("name", nargs="*", metavar="NAME", help="the run's name (words are joined)")
+    @argument("--experiment", metavar="E", help="the experiment the run belongs to")
+    @argument("--tag", action="append", default=[], metavar="K=V",
+              help="a tag of the run (repeat for more)")
+    @argument("--nested", action="store_true",
+              help="start the run inside the active one, which stays open")
     @line_cell_magic
     def track_run(self, line: str, cell: str | None = None) -> Any:
         """Start a tracked run: ``%track_run NAME [--experiment E] [--tag K=V ...] [--nested]``.
@@ -201,14 +204,15 @@ class TrackMagics(Magics):
             return eval(compile(last, "<track_run>", "eval"), ns)  # noqa: S307
         return None
 
+    @magic_arguments()
+    @argument("--status", default="finished", metavar="finished|failed",
+              help="how the run ended (default: finished)")
     @line_magic
     def end_run(self, line: str) -> None:
         """End the active run: ``%end_run [--status failed]``."""
-        rest, opts = _split_options(line, {"--status"})
-        if rest.strip():
-            raise UsageError("usage: %end_run [--status finished|failed]")
+        args = parse_options(self.end_run, line, _END_RUN_USAGE)
         try:
-            api.end_run(status=opts.get("--status", ["finished"])[-1])
+            api.end_run(status=args.status)
         except NBTraceError as exc:
             raise UsageError(str(exc)) from None
 
@@ -266,6 +270,11 @@ class TrackMagics(Magics):
             raise UsageError(str(exc)) from None
 
 
+# An option is written out in full: ``--exp`` is an unknown option, not ``--experiment``.
+for _magic in (TrackMagics.track_run, TrackMagics.end_run):
+    _magic.parser.allow_abbrev = False
+
+
 class CellEvents:
     """Feeds IPython's cell events to the tracker."""
 
@@ -318,7 +327,7 @@ def load(shell: Any) -> None:
         raise UsageError(f"nbtrace cannot start: {exc}") from None
     tracker.extension_loaded = True
     shell.register_magics(TrackMagics)
-    shell.set_custom_exc((NBTraceError,), _show_nbtrace_error)
+    install_error_display(shell)
     if _events is None:
         _events = CellEvents(shell)
         # input_hist_raw[0] is empty; the last entry is the cell running %load_ext now.
@@ -358,8 +367,8 @@ def wrap_streams(tracker: Any) -> bool:
         try:
             stream.write = hooked
             installed = True
-        except (AttributeError, TypeError):
-            pass
+        except (AttributeError, TypeError) as exc:  # a stream that takes no attribute
+            log.debug("nbtrace: cannot hook %s.write: %s", name, exc)
     return installed
 
 
@@ -403,16 +412,61 @@ def _show_nbtrace_error(
     shell._showtraceback(etype, value, [f"{etype.__name__}: {one_line(value, 500)}"])
 
 
+#: The shell's custom exception handling before ours (``custom_exceptions``, ``CustomTB``),
+#: and ``CustomTB`` once ours is installed (to know at unload whether it is still ours).
+_previous_exc: tuple[tuple[type, ...], Any] | None = None
+_our_exc: Any = None
+
+
+def install_error_display(shell: Any) -> None:
+    """Show :class:`NBTraceError` from the Python API as one line, keeping the shell's own.
+
+    Why chained: IPython holds one custom exception handler per shell
+    (``set_custom_exc``); another extension's (or the user's) must keep handling its
+    exceptions while nbtrace is loaded, and get back the shell to itself when it unloads.
+    """
+    global _previous_exc, _our_exc
+    if _our_exc is not None and shell.CustomTB is _our_exc:
+        return  # loaded again: ours is in place already
+    types = tuple(getattr(shell, "custom_exceptions", ()) or ())
+    previous = getattr(shell, "CustomTB", None) if types else None
+
+    def handler(shell: Any, etype: type, value: BaseException, tb: Any,
+                tb_offset: Any = None) -> Any:
+        if previous is None or issubclass(etype, NBTraceError):
+            return _show_nbtrace_error(shell, etype, value, tb, tb_offset)
+        return previous(etype, value, tb, tb_offset=tb_offset)
+
+    _previous_exc = (types, previous)
+    shell.set_custom_exc(types + (NBTraceError,), handler)
+    _our_exc = shell.CustomTB
+
+
+def remove_error_display(shell: Any) -> None:
+    """Give the shell back the custom exception handling it had before ours.
+
+    When something replaced ours meanwhile, its handler stays.
+    """
+    global _previous_exc, _our_exc
+    if _our_exc is not None and shell.CustomTB is _our_exc and _previous_exc is not None:
+        types, previous = _previous_exc
+        if previous is None:
+            shell.set_custom_exc((), None)
+        else:  # as it was: set_custom_exc would wrap the already wrapped handler again
+            shell.custom_exceptions, shell.CustomTB = types, previous
+    _previous_exc = _our_exc = None
+
+
 def unload(shell: Any) -> None:
-    """Unregister events and write everything pending."""
+    """Unregister events, give back the shell's exception handling, write everything pending."""
     global _events
-    shell.set_custom_exc((), None)
+    remove_error_display(shell)
     if _events is not None:
         for name in ("pre_run_cell", "post_run_cell"):
             try:
                 shell.events.unregister(name, getattr(_events, name))
-            except ValueError:
-                pass
+            except ValueError:  # not registered (another unload did it)
+                log.debug("nbtrace: %s was not registered", name)
         _events = None
     api.tracker().stop_outputs()
     api.flush()

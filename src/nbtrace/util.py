@@ -8,12 +8,13 @@ This module imports nothing from nbtrace.
 from __future__ import annotations
 
 import os
-import secrets
 from datetime import datetime, timezone
 
 
 def new_id() -> str:
     """A short unique run id (48 random bits, hex)."""
+    import secrets  # here: reading the store (``nbtrace runs``) never makes an id
+
     return secrets.token_hex(6)
 
 

@@ -61,7 +61,7 @@ def run_notebook(
 ) -> Any:
     """Save ``cells`` as ``workdir/name`` and execute them in a fresh python3 kernel."""
     try:
-        from nbtrace.kernelclient import CellIdNotebookClient as Client
+        from nbtrace.rerun.kernelclient import CellIdNotebookClient as Client
     except ImportError:  # pragma: no cover - older tree
         from nbclient import NotebookClient as Client
     nb = make_notebook(cells)

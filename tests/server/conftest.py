@@ -5,9 +5,7 @@ refuses ``pytest_plugins`` in a conftest below the root one when the whole suite
 (``pytest`` from the repository root), and the fixtures and hooks are only needed here. This
 directory is a package (``__init__.py``) so its conftest does not take the module name
 ``conftest`` from ``tests/conftest.py``. The tests take ``run_notebook`` from here: it is
-``tests/conftest.py``'s, loaded by path, because the bare module name ``conftest`` belongs to
-whichever non-package conftest pytest imported last (``tests/browser/conftest.py`` when the
-whole suite is collected).
+``tests/kernels.py``'s, the helpers every test folder shares (``tests/`` is on ``sys.path``).
 """
 
 from __future__ import annotations
@@ -23,26 +21,9 @@ import pytest
 from pytest_jupyter.jupyter_server import *  # noqa: F401,F403 - jp_fetch, jp_serverapp, ...
 from tornado.httpclient import HTTPClientError
 
-ROOT = Path(__file__).resolve().parents[2]
+from kernels import ROOT, run_notebook
+
 OPENAPI = ROOT / "openapi.yaml"
-
-
-def _root_conftest() -> Any:
-    import importlib.util
-    import sys
-
-    name = "nbtrace_tests_root_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / "conftest.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-#: ``tests/conftest.py``'s real-kernel notebook runner.
-run_notebook = _root_conftest().run_notebook
 
 
 # ------------------------------------------------------------------------------- the server
@@ -80,14 +61,14 @@ def jp_server_config(server_db: str, extra_config: dict[str, Any],
 @pytest.fixture
 def jp_serverapp(jp_server_config: Any, jp_argv: Any, jp_configurable_serverapp: Any,
                  jp_asyncio_loop: Any) -> Any:
-    """pytest-jupyter's server, and afterwards: cancel nbtrace's jobs and close its store."""
+    """pytest-jupyter's server, and afterwards: the extension's unload (jobs cancelled, store
+    closed) before the test's folder goes (the server's cleanup would run it too, later)."""
+    from nbtrace.server import _unload_jupyter_server_extension
+
     app = jp_configurable_serverapp(config=jp_server_config, argv=jp_argv)
     yield app
-    state = app.web_app.settings.get("nbtrace")
-    if state is not None:
-        state.close()
-        if not jp_asyncio_loop.is_closed():
-            jp_asyncio_loop.run_until_complete(asyncio.sleep(0))
+    if not jp_asyncio_loop.is_closed():
+        jp_asyncio_loop.run_until_complete(_unload_jupyter_server_extension(app))
 
 
 def api(*parts: str) -> tuple[str, ...]:

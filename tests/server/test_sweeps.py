@@ -190,6 +190,39 @@ def test_cli_sweep(recorded: dict[str, Any], tmp_path: Path) -> None:
     assert bad.returncode == 1 and bad.stderr.startswith("nbtrace: error: --grid takes")
 
 
+async def test_a_cli_sweep_is_a_sweep_of_the_server(
+    jp_fetch: Any, recorded: dict[str, Any], tmp_path: Path,
+) -> None:
+    """``nbtrace sweep`` records the sweep and its jobs as the server does: ``GET sweeps/{id}``
+    and ``GET jobs/{id}`` of a server on the same store show it (owned by the OS user, which
+    is who a local token user is)."""
+    import getpass
+
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "nbtrace.cli", "sweep", recorded["nap"], "--db", recorded["db"],
+         "--grid", "k=4,5", "--parallel", "1", "--json"],
+        capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    code, sweep, resp = await fetch_json(jp_fetch, "sweeps", out["sweep"])
+    assert code == 200, sweep
+    check_openapi(resp, "GET", f"/sweeps/{out['sweep']}")
+    assert sweep["state"] == "done" and sweep["source_run"] == recorded["nap"]
+    assert sweep["owner"] == getpass.getuser() and sweep["parallel"] == 1
+    assert sweep["grid"] == {"k": [4, 5]} and sweep["sets"] == [{"k": 4}, {"k": 5}]
+    assert sweep["progress"] == {"done": 2, "total": 2, "running": 0, "failed": 0}
+    assert sorted(sweep["runs"]) == sorted(out["runs"])
+    for job in sweep["jobs"]:
+        code, alone, _ = await fetch_json(jp_fetch, "jobs", job["id"])
+        assert code == 200 and alone["sweep"] == out["sweep"] and alone["state"] == "done"
+        assert alone["verdict"]["status"] == "diverged"  # k changed, so did k2
+        assert alone["progress"]["done"] == alone["progress"]["total"] == len(CELLS)
+        code, run, _ = await fetch_json(jp_fetch, "runs", alone["run"])
+        assert run["extra"]["job"] == job["id"] and run["tags"]["sweep"] == out["sweep"]
+
+
 async def test_replay_kernel_is_one_of_the_servers_kernels(
     jp_fetch: Any, recorded: dict[str, Any], jp_serverapp: Any
 ) -> None:

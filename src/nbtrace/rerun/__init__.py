@@ -16,9 +16,18 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..errors import NBTraceError, NotFoundError, StoreError, UsageError, one_line
+from ..errors import (
+    KernelError,
+    NBTraceError,
+    NotFoundError,
+    PathRefusedError,
+    RerunCancelledError,
+    StoreError,
+    UsageError,
+    one_line,
+)
 from ..store.base import Store
-from .replay import PathRefusedError, Replay, RerunCancelledError, plan_replay
+from .replay import Replay, plan_replay
 from .verdict import DEFAULT_TOLERANCE, make_verdict
 
 __all__ = [
@@ -28,12 +37,6 @@ __all__ = [
 
 #: Name of the artifact holding the executed replay notebook (with outputs).
 EXECUTED_NOTEBOOK = "executed.ipynb"
-
-
-class KernelError(NBTraceError):
-    """The replay kernel could not be started or talked to (not an error in the user's code)."""
-
-    http_status = 500
 
 
 def rerun_run(

@@ -9,6 +9,7 @@ import. One subprocess reading distribution metadata costs ~100 ms, far less tha
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 from collections.abc import Mapping
@@ -17,6 +18,8 @@ from typing import Any
 from ..errors import UsageError, one_line
 from ..store.base import Store
 from .replay import resolve_kernel, spec_executable
+
+log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 60.0
 
@@ -181,8 +184,8 @@ def files_drift(store: Store, run: Mapping[str, Any],
                     with open(m["path"], encoding="utf-8") as f:
                         entry["diff"] = source_diff(store.source(m["sha256"]), f.read(),
                                                     m["path"])
-                except (OSError, UnicodeDecodeError):
-                    pass
+                except (OSError, UnicodeDecodeError) as exc:  # no diff: the hashes still say it
+                    log.debug("nbtrace: no diff for %s: %s", m["path"], exc)
             modules.append(entry)
     pos = run.get("position") or {}
     last = pos.get("last_seq")

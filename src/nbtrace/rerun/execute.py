@@ -11,6 +11,7 @@ replay kernel's tracker ends its active run and writes everything before we read
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import threading
 import time
@@ -21,6 +22,8 @@ from typing import Any
 from ..errors import one_line
 
 ProgressFn = Callable[[int, int], None]
+
+log = logging.getLogger(__name__)
 
 #: Seconds a cancelled cell gets to stop after an interrupt before the kernel is killed.
 INTERRUPT_GRACE_S = 5.0
@@ -91,8 +94,8 @@ async def _watch_cancel(client: Any, cancel: threading.Event, state: dict[str, A
     if client.km is not None and state.get("busy"):
         try:
             await _maybe_await(client.km.shutdown_kernel(now=True))
-        except Exception:  # noqa: BLE001 - best effort
-            pass
+        except Exception:  # noqa: BLE001 - best effort: the kernel exits with its parent
+            log.debug("nbtrace: could not kill the cancelled replay kernel", exc_info=True)
 
 
 async def _interrupt(client: Any) -> None:
@@ -100,7 +103,7 @@ async def _interrupt(client: Any) -> None:
         await _maybe_await(client.km.interrupt_kernel())
         await asyncio.sleep(0.2)
     except Exception:  # noqa: BLE001 - best effort; shutdown follows anyway
-        pass
+        log.debug("nbtrace: could not interrupt the replay kernel", exc_info=True)
 
 
 async def _maybe_await(x: Any) -> Any:
@@ -122,7 +125,7 @@ async def _execute(
     started = time.perf_counter()
     out = Outcome(notebook=nb)
     total = len(nb.cells)
-    from ..kernelclient import CellIdNotebookClient
+    from .kernelclient import CellIdNotebookClient
 
     client = CellIdNotebookClient(
         nb,
@@ -208,4 +211,4 @@ async def run_cells(
             try:
                 await _maybe_await(progress(out.executed, total))
             except Exception:  # noqa: BLE001 - a broken callback must not stop the run
-                pass
+                log.debug("nbtrace: the progress callback failed", exc_info=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import math
 import os
 import threading
@@ -33,6 +34,8 @@ from typing import Any
 from ..errors import HostError, NBTraceError, ReplaySetupError, one_line
 from .execute import INTERRUPT_GRACE_S, Outcome, ProgressFn, _maybe_await, run_cells, settle
 from .kernelsetup import FINISH_CODE, setup_code
+
+log = logging.getLogger(__name__)
 
 #: Seconds a hosted kernel may take to answer its first request (a gateway may queue it).
 READY_TIMEOUT_S = 120.0
@@ -177,7 +180,7 @@ async def _execute_hosted(
     progress: ProgressFn | None,
     cancel: threading.Event | None,
 ) -> Outcome:
-    from ..kernelclient import CellIdNotebookClient
+    from .kernelclient import CellIdNotebookClient
 
     started = time.perf_counter()
     out = Outcome(notebook=nb)
@@ -218,7 +221,7 @@ async def _execute_hosted(
             try:
                 await silent(kc, FINISH_CODE, RuntimeError)
             except Exception:  # noqa: BLE001 - the kernel's exit handlers write it anyway
-                pass
+                log.debug("nbtrace: the replay's finish cell failed", exc_info=True)
     finally:
         if watcher is not None:
             watcher.cancel()
@@ -226,7 +229,7 @@ async def _execute_hosted(
             try:
                 kc.stop_channels()
             except Exception:  # noqa: BLE001 - closing a dead connection
-                pass
+                log.debug("nbtrace: could not close the replay kernel's channels", exc_info=True)
         await _shutdown(host, kernel_id, now=bool(state["cancelled"]))
     settle(out, state, len(nb.cells))
     out.seconds = time.perf_counter() - started
@@ -291,4 +294,4 @@ async def _shutdown(host: KernelHost, kernel_id: str, now: bool) -> None:
     try:
         await _maybe_await(host.kernel_manager.shutdown_kernel(kernel_id, now=now))
     except Exception:  # noqa: BLE001 - already gone (culled, killed, gateway restarted)
-        pass
+        log.debug("nbtrace: replay kernel %s was already gone", kernel_id, exc_info=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from ..errors import ConflictError, NBTraceError, UsageError, one_line
+from ..errors import ConflictError, PathRefusedError, UsageError, one_line
 from ..store.base import Store
 
 #: Environment variables a replay kernel must not inherit from whoever starts it (a server
@@ -36,18 +36,6 @@ _SCRUBBED = (
 )
 _CELL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_OVERRIDE_CHARS = 65_536
-
-
-class PathRefusedError(NBTraceError):
-    """The run's folder lies outside the folder the caller may run code in (the server root)."""
-
-    http_status = 403
-
-
-class RerunCancelledError(NBTraceError):
-    """The re-execution was cancelled before it finished."""
-
-    http_status = 409
 
 
 @dataclass

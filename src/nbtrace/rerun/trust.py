@@ -15,12 +15,8 @@ import getpass
 import socket
 from typing import Any
 
-from ..errors import ConflictError, one_line
+from ..errors import TrustRequiredError, one_line
 from ..store.base import Store
-
-
-class TrustRequiredError(ConflictError):
-    """Re-executing this run needs explicit trust (REST 409; the CLI's ``--trust``)."""
 
 
 def local_identity() -> tuple[str | None, str]:

@@ -4,6 +4,11 @@ Enabled by ``jupyter-config/server-config/nbtrace.json`` (installed into
 ``etc/jupyter/jupyter_server_config.d``); configured with ``c.NBTrace.*``. The store is the one
 the kernels write (``c.NBTrace.db_path``, else ``NBTRACE_DB``, else the default file), so the
 sidebar sees runs as they are logged.
+
+The server finds this module through ``nbtrace._jupyter_server_extension_points``. Its life:
+:func:`_load_jupyter_server_extension` opens the store, starts the job and sweep managers and
+registers the routes; :func:`_unload_jupyter_server_extension` cancels the jobs and closes the
+store, run by the server's own shutdown (``ServerApp.cleanup_extensions``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from traitlets.config import Configurable
 from ..config import resolve_db_location
 from ..errors import NBTraceError
 
-__all__ = ["NBTrace", "_jupyter_server_extension_points", "_load_jupyter_server_extension"]
+__all__ = ["NBTrace", "_load_jupyter_server_extension", "_unload_jupyter_server_extension"]
 
 
 class NBTrace(Configurable):
@@ -80,57 +85,98 @@ class NBTrace(Configurable):
         return value
 
 
-def _jupyter_server_extension_points() -> list[dict[str, str]]:
-    return [{"module": "nbtrace.server"}]
-
-
 def _load_jupyter_server_extension(serverapp: Any) -> None:
-    """Open the store, recover stale jobs and register the REST API."""
-    from ..store.base import open_store
-    from .gateway import server_host
-    from .handlers import ExtensionState
-    from .jobs import JobManager, mark_stale_jobs
+    """Open the store, recover stale jobs, register the REST API and the shutdown hook."""
     from .routes import api_prefix, setup_route_handlers
-    from .sweeps import SweepManager
+    from .state import ExtensionState
 
     config = NBTrace(parent=serverapp)
     web_app = serverapp.web_app
     root_dir = str(serverapp.root_dir) if getattr(serverapp, "root_dir", None) else None
     state = ExtensionState(config=config, root_dir=root_dir)
-    try:
-        store = open_store(config.db_path)
-    except NBTraceError as exc:
-        # The API still answers (503 with the reason) so the sidebar can say what is wrong.
-        state.store_error = str(exc)
-        serverapp.log.error("nbtrace | cannot open the store: %s", exc)
-    else:
-        state.store = store
-        state.jobs = JobManager(
-            store,
-            max_concurrent=config.max_concurrent_jobs,
-            tolerance=config.tolerance,
-            cell_timeout=config.cell_timeout,
-            root_dir=root_dir,
-            kernel_spec_manager=getattr(serverapp, "kernel_spec_manager", None),
-            host_factory=lambda loop: server_host(serverapp, loop),
-        )
-        state.sweeps = SweepManager(state.jobs, config.max_parallel_reruns)
-        try:
-            damaged = store.health_check()  # PRAGMA quick_check, at most once a day per file
-        except NBTraceError:
-            damaged = None
-        if damaged:
-            serverapp.log.warning("%s", damaged)
-        try:
-            stale = mark_stale_jobs(store)
-        except NBTraceError as exc:
-            serverapp.log.warning("nbtrace | cannot check for stale jobs: %s", exc)
-        else:
-            if stale:
-                serverapp.log.info("nbtrace | %d job(s) of a previous server marked error", stale)
+    _open(state, serverapp)
     web_app.settings["nbtrace"] = state
     setup_route_handlers(web_app)
+    _unload_at_shutdown(serverapp)
     serverapp.log.info(
         "nbtrace | REST API at %s, store %s", api_prefix(web_app),
         state.store.display_location if state.store is not None else "(unavailable)",
     )
+
+
+def _open(state: Any, serverapp: Any) -> None:
+    """Open the store and start the job and sweep managers (all logging to the server's log).
+
+    When the store cannot open, the API still answers (503 with the reason) so the sidebar
+    can say what is wrong.
+    """
+    from ..store.base import open_store
+    from .gateway import server_host
+    from .jobs import JobManager, mark_stale_jobs
+    from .sweeps import SweepManager
+
+    config, log = state.config, serverapp.log
+    try:
+        store = open_store(config.db_path)
+    except NBTraceError as exc:
+        state.store_error = str(exc)
+        log.error("nbtrace | cannot open the store: %s", exc)
+        return
+    state.store = store
+    state.jobs = JobManager(
+        store,
+        max_concurrent=config.max_concurrent_jobs,
+        tolerance=config.tolerance,
+        cell_timeout=config.cell_timeout,
+        root_dir=state.root_dir,
+        kernel_spec_manager=getattr(serverapp, "kernel_spec_manager", None),
+        host_factory=lambda loop: server_host(serverapp, loop),
+        log=log,
+    )
+    state.sweeps = SweepManager(state.jobs, config.max_parallel_reruns)
+    try:
+        damaged = store.health_check()  # PRAGMA quick_check, at most once a day per file
+    except NBTraceError as exc:
+        log.warning("nbtrace | cannot check the store's health: %s", exc)
+        damaged = None
+    if damaged:
+        log.warning("%s", damaged)
+    try:
+        stale = mark_stale_jobs(store)
+    except NBTraceError as exc:
+        log.warning("nbtrace | cannot check for stale jobs: %s", exc)
+    else:
+        if stale:
+            log.info("nbtrace | %d job(s) of a previous server marked error", stale)
+
+
+async def _unload_jupyter_server_extension(serverapp: Any) -> None:
+    """Cancel the re-executions (their kernels are interrupted and shut down, within a bound)
+    and close the store. Idempotent; run by the server's shutdown (see :func:`_unload_at_shutdown`).
+    """
+    state = serverapp.web_app.settings.get("nbtrace")
+    if state is None or state.stopped:
+        return
+    serverapp.log.info("nbtrace | stopping: cancelling re-executions, closing the store")
+    await state.stop()
+
+
+def _unload_at_shutdown(serverapp: Any) -> None:
+    """Run :func:`_unload_jupyter_server_extension` in the server's own shutdown.
+
+    Why this way: jupyter_server 2 calls a stop hook only for ``ExtensionApp`` extensions
+    (``ExtensionApp.stop_extension``, from ``ServerApp.cleanup_extensions``), none for a module
+    extension. Wrapping this server's ``cleanup_extensions`` runs the unload where the server
+    stops its own extensions, before it shuts its kernels down, on the running loop (which the
+    replay threads need to stop their kernels), and in pytest-jupyter's cleanup too.
+    """
+    stop_extensions = serverapp.cleanup_extensions
+
+    async def cleanup_extensions() -> None:
+        try:
+            await _unload_jupyter_server_extension(serverapp)
+        except Exception:  # noqa: BLE001 - the server's other extensions must still stop
+            serverapp.log.exception("nbtrace | error while stopping")
+        await stop_extensions()
+
+    serverapp.cleanup_extensions = cleanup_extensions

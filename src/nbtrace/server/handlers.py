@@ -15,9 +15,8 @@ import json
 import mimetypes
 import posixpath
 import urllib.parse
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from jupyter_core.utils import ensure_async
 from jupyter_server.auth.decorator import authorized
@@ -27,6 +26,12 @@ from tornado.web import HTTPError
 
 from ..errors import NBTraceError, one_line
 from ..jsonutil import dumps
+from .state import ExtensionState
+
+if TYPE_CHECKING:
+    from ..store.base import Store
+    from .jobs import JobManager, Viewer
+    from .sweeps import SweepManager
 
 AUTH_RESOURCE = "nbtrace"
 #: The resource an authorizer grants to let a user see (read) or cancel (write) every identity's
@@ -46,28 +51,6 @@ ARTIFACT_CSP = "sandbox; default-src 'none'"
 JSON_TYPE = "application/json; charset=UTF-8"
 
 
-@dataclass
-class ExtensionState:
-    """What the handlers share (``web_app.settings["nbtrace"]``)."""
-
-    config: Any
-    root_dir: str | None
-    store: Any = None
-    jobs: Any = None
-    sweeps: Any = None
-    store_error: str | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
-
-    def close(self) -> None:
-        """Cancel jobs and close the store (server shutdown, tests)."""
-        if self.sweeps is not None:
-            self.sweeps.shutdown()
-        if self.jobs is not None:
-            self.jobs.shutdown()
-        if self.store is not None:
-            self.store.close()
-
-
 class NBTraceHandler(APIHandler):
     """Base of every nbtrace handler: shared errors, JSON and store access."""
 
@@ -78,23 +61,25 @@ class NBTraceHandler(APIHandler):
         return self.settings["nbtrace"]
 
     @property
-    def store(self) -> Any:
+    def store(self) -> Store:
         st = self.state
         if st.store is None:
             raise HTTPError(503, "%s", f"the nbtrace store is unavailable: {st.store_error}")
         return st.store
 
     @property
-    def jobs(self) -> Any:
+    def jobs(self) -> JobManager:
         self.store  # noqa: B018 - same 503 when the store did not open
+        assert self.state.jobs is not None  # made with the store
         return self.state.jobs
 
     @property
-    def sweeps(self) -> Any:
+    def sweeps(self) -> SweepManager:
         self.store  # noqa: B018 - same 503 when the store did not open
+        assert self.state.sweeps is not None  # made with the store
         return self.state.sweeps
 
-    async def viewer(self) -> Any:
+    async def viewer(self) -> Viewer:
         """Who is asking about jobs, and whether the authorizer lets them see and cancel other
         identities' jobs (action ``read`` / ``write`` on resource ``nbtrace.all_jobs``).
 
@@ -122,14 +107,27 @@ class NBTraceHandler(APIHandler):
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
         except NBTraceError as exc:
-            raise _http_error(exc) from None
+            raise http_error(exc) from None
 
     async def guard(self, coro: Any) -> Any:
         """Await ``coro`` translating nbtrace errors (for async job calls)."""
         try:
             return await coro
         except NBTraceError as exc:
-            raise _http_error(exc) from None
+            raise http_error(exc) from None
+
+    async def send_owned(
+        self, action: Callable[[str, Viewer], Awaitable[dict[str, Any]]], object_id: str,
+        cancel: bool = False,
+    ) -> None:
+        """Answer ``GET`` / ``DELETE`` (cancel) of a job or sweep as the asking identity may.
+
+        ``action`` (the manager's ``get`` or ``cancel``) applies the owner rule: another
+        identity's object is "not found", and cancelling it is forbidden, unless the
+        authorizer grants every identity's (:meth:`viewer`). A cancel still under way is a 202.
+        """
+        view = await self.guard(action(object_id, await self.viewer()))
+        self.send(view, status=202 if cancel and view["state"] in ("queued", "running") else 200)
 
     def send(self, obj: Any, status: int = 200) -> None:
         """Finish with strict JSON."""
@@ -196,7 +194,8 @@ def _reason(status: int) -> str:
     return responses.get(status, "error")
 
 
-def _http_error(exc: NBTraceError) -> HTTPError:
+def http_error(exc: NBTraceError) -> HTTPError:
+    """The HTTP error an nbtrace error becomes (its ``http_status``, its one-line message)."""
     return HTTPError(getattr(exc, "http_status", 400) or 400, "%s", one_line(exc, 1000))
 
 
@@ -363,142 +362,10 @@ class DriftHandler(NBTraceHandler):
                                   root_dir=self.jobs.root_dir))
 
 
-class RerunHandler(NBTraceHandler):
-    """``POST runs/{id}/rerun {"overrides", "kernel_name", "trust"}`` → ``202 {"job"}``.
-
-    409 unless ``"trust": true`` when the run was recorded by another user or host, or
-    imported (see :mod:`nbtrace.rerun.trust`).
-    """
-
-    @web.authenticated
-    @authorized
-    async def post(self, run_id: str) -> None:
-        allowed = await ensure_async(
-            self.authorizer.is_authorized(self, self.current_user, "execute", "kernels")
-        )
-        if not allowed:
-            raise HTTPError(403, "%s", "re-executing a run starts a kernel, which you may not do")
-        body = self.json_body({"overrides", "kernel_name", "trust", "repeat", "recorded_modules"})
-        trust = body.get("trust", False)
-        if not isinstance(trust, bool):
-            raise HTTPError(400, "%s", "trust must be true or false")
-        overrides = body.get("overrides") or {}
-        if not isinstance(overrides, dict):
-            raise HTTPError(400, "%s", "overrides must be an object of parameter name: value")
-        kernel = body.get("kernel_name")
-        if kernel is not None and (not isinstance(kernel, str) or not kernel.strip()):
-            raise HTTPError(400, "%s", "kernel_name must be a non-empty string")
-        options = rerun_options(body)
-        user = jupyter_user_name(self.current_user)
-        job = await self.guard(
-            self.jobs.submit(run_id, overrides, kernel, user, trust=trust, **options)
-        )
-        url = self.request.path.rsplit("/runs/", 1)[0] + f"/jobs/{job.id}"
-        self.set_header("Location", url)
-        view = await self.jobs.get(job.id)
-        self.send({"job": job.id, **view}, status=202)
-
-
-def rerun_options(body: dict[str, Any]) -> dict[str, Any]:
-    """``repeat`` (1-20) and ``recorded_modules`` (bool) of a rerun request, checked."""
-    from ..rerun import MAX_REPEAT
-
-    repeat = body.get("repeat", 1)
-    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
-        raise HTTPError(400, "%s", f"repeat must be an integer from 1 to {MAX_REPEAT}")
-    recorded = body.get("recorded_modules", False)
-    if not isinstance(recorded, bool):
-        raise HTTPError(400, "%s", "recorded_modules must be true or false")
-    return {"repeat": repeat, "recorded_modules": recorded}
-
-
-# ----------------------------------------------------------------------------- jobs
-class JobsHandler(NBTraceHandler):
-    """``GET jobs`` → ``{"jobs": [...]}`` (newest first)."""
-
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        viewer = await self.viewer()
-        self.send({"jobs": await self.guard(self.jobs.list_jobs(viewer))})
-
-
-class JobHandler(NBTraceHandler):
-    """``GET jobs/{id}`` (state, progress, verdict) and ``DELETE jobs/{id}`` (cancel)."""
-
-    @web.authenticated
-    @authorized
-    async def get(self, job_id: str) -> None:
-        self.send(await self.guard(self.jobs.get(job_id, await self.viewer())))
-
-    @web.authenticated
-    @authorized
-    async def delete(self, job_id: str) -> None:
-        view = await self.guard(self.jobs.cancel(job_id, await self.viewer()))
-        self.send(view, status=202 if view["state"] in ("queued", "running") else 200)
-
-
-# ----------------------------------------------------------------------------- sweeps
-class SweepHandler(NBTraceHandler):
-    """``POST runs/{id}/sweep {"grid" | "sets", "parallel", "kernel_name", "trust"}`` →
-    ``202 {"sweep", "jobs"}``."""
-
-    @web.authenticated
-    @authorized
-    async def post(self, run_id: str) -> None:
-        from .sweeps import parameter_sets
-
-        allowed = await ensure_async(
-            self.authorizer.is_authorized(self, self.current_user, "execute", "kernels")
-        )
-        if not allowed:
-            raise HTTPError(403, "%s", "a sweep starts kernels, which you may not do")
-        body = self.json_body({"grid", "sets", "parallel", "kernel_name", "trust"})
-        parallel = body.get("parallel")
-        if parallel is not None and (
-            isinstance(parallel, bool) or not isinstance(parallel, int) or parallel < 1
-        ):
-            raise HTTPError(400, "%s", "parallel must be a positive integer")
-        if not isinstance(body.get("trust", False), bool):
-            raise HTTPError(400, "%s", "trust must be true or false")
-        kernel = body.get("kernel_name")
-        if kernel is not None and (not isinstance(kernel, str) or not kernel.strip()):
-            raise HTTPError(400, "%s", "kernel_name must be a non-empty string")
-        try:
-            sets = parameter_sets(body.get("grid"), body.get("sets"))
-        except NBTraceError as exc:
-            raise _http_error(exc) from None
-        user = jupyter_user_name(self.current_user)
-        sweep = await self.guard(self.sweeps.submit(
-            run_id, sets, parallel, kernel, user, grid=body.get("grid"),
-            trust=body.get("trust", False),
-        ))
-        url = self.request.path.rsplit("/runs/", 1)[0] + f"/sweeps/{sweep.id}"
-        self.set_header("Location", url)
-        view = await self.sweeps.get(sweep.id)
-        self.send({"sweep": sweep.id, **view, "jobs": list(sweep.jobs)}, status=202)
-
-
-class SweepStatusHandler(NBTraceHandler):
-    """``GET sweeps/{id}`` (state, progress, jobs, runs) and ``DELETE sweeps/{id}`` (cancel)."""
-
-    @web.authenticated
-    @authorized
-    async def get(self, sweep_id: str) -> None:
-        self.send(await self.guard(self.sweeps.get(sweep_id, await self.viewer())))
-
-    @web.authenticated
-    @authorized
-    async def delete(self, sweep_id: str) -> None:
-        view = await self.guard(self.sweeps.cancel(sweep_id, await self.viewer()))
-        self.send(view, status=202 if view["state"] in ("queued", "running") else 200)
-
-
 __all__ = [
-    "SweepHandler", "SweepStatusHandler", "ALL_JOBS",
-    "AUTH_RESOURCE", "ExtensionState", "NBTraceHandler", "RunsHandler", "RunHandler",
-    "MetricHandler", "CompareHandler", "ArtifactHandler", "DriftHandler", "RerunHandler",
-    "JobsHandler", "JobHandler", "artifact_headers", "bad_artifact_name",
+    "ALL_JOBS", "AUTH_RESOURCE", "ExtensionState", "NBTraceHandler", "RunsHandler", "RunHandler",
+    "MetricHandler", "CompareHandler", "ArtifactHandler", "DriftHandler", "artifact_headers",
+    "bad_artifact_name", "http_error", "jupyter_user_name",
 ]
 
 

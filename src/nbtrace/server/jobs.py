@@ -8,89 +8,40 @@ restarted"). Jobs owned by another live server process on this host are left alo
 
 Why a daemon thread per running job rather than the default executor: a replay may run for
 hours; the executor's threads are joined at interpreter exit, which would hang the server's
-shutdown. Kernels of an abandoned replay exit with their parent (ipykernel's parent poller).
+shutdown. At shutdown :meth:`JobManager.stop` cancels every job and gives the running ones a
+bounded time to interrupt and shut down their kernels; kernels of a replay that outlives it
+exit with their parent (ipykernel's parent poller).
 """
 
 from __future__ import annotations
 
 import asyncio
-import atexit
 import logging
 import os
 import secrets
 import socket
 import threading
 import time
-import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ForbiddenError, NBTraceError, NotFoundError, one_line
+from ..errors import ForbiddenError, NBTraceError, NotFoundError, RerunCancelledError, one_line
+from ..rerun.records import Job
 from ..store.base import Store
 
 STATES = ("queued", "running", "done", "error", "cancelled")
 ACTIVE = ("queued", "running")
 MAX_LISTED = 200
 
-log = logging.getLogger("nbtrace.server")
+#: Where the job manager logs when it is not given the server's log (``serverapp.log``).
+default_log = logging.getLogger("nbtrace.server")
 
 
 def _iso(ts: float | None) -> str | None:
     from ..util import iso
 
     return iso(ts)
-
-
-@dataclass
-class Job:
-    """One re-execution request and its live state."""
-
-    id: str
-    source_run: str
-    owner: str | None
-    overrides: dict[str, Any]
-    kernel_name: str | None
-    repeat: int = 1
-    recorded_modules: bool = False
-    state: str = "queued"
-    done: int = 0
-    total: int = 0
-    new_run: str | None = None
-    verdict: dict[str, Any] | None = None
-    error: str | None = None
-    created_at: float = field(default_factory=time.time)
-    updated_at: float = field(default_factory=time.time)
-    #: The sweep this job belongs to, and the tags its new run gets (the sweep's id).
-    sweep: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def row(self) -> dict[str, Any]:
-        """The ``jobs`` table row."""
-        with self.lock:
-            return {
-                "id": self.id,
-                "run_id": self.source_run,
-                "state": self.state,
-                "new_run": self.new_run,
-                "verdict": self.verdict,
-                "progress": {"done": self.done, "total": self.total},
-                "error": self.error,
-                "request": {
-                    "overrides": self.overrides,
-                    "kernel_name": self.kernel_name,
-                    "repeat": self.repeat,
-                    "recorded_modules": self.recorded_modules,
-                    "server": {"host": socket.gethostname(), "pid": os.getpid()},
-                    "sweep": self.sweep,
-                    "tags": self.tags,
-                },
-                "owner": self.owner,
-                "created_at": self.created_at,
-                "updated_at": self.updated_at,
-            }
 
 
 def job_view(row: dict[str, Any]) -> dict[str, Any]:
@@ -187,8 +138,10 @@ class JobManager:
         kernel_spec_manager: Any = None,
         rerun: RerunFn | None = None,
         host_factory: Callable[[asyncio.AbstractEventLoop], Any] | None = None,
+        log: logging.Logger | None = None,
     ) -> None:
         self.store = store
+        self.log = log or default_log
         self.max_concurrent = max(1, int(max_concurrent))
         self.tolerance = tolerance
         self.cell_timeout = cell_timeout if cell_timeout and cell_timeout > 0 else None
@@ -200,7 +153,8 @@ class JobManager:
         self._live: dict[str, Job] = {}
         self._queue: asyncio.Queue[str] | None = None
         self._workers: list[asyncio.Task[None]] = []
-        _ALL.add(self)
+        #: Running jobs (id → a future done once the job's final state is saved).
+        self._running: dict[str, asyncio.Future[None]] = {}
 
     # ------------------------------------------------------------------ requests
     @property
@@ -280,14 +234,9 @@ class JobManager:
 
     async def run_job(self, job: Job) -> None:
         """Run a job now, in the caller's task (a sweep's slot), unless it was cancelled."""
-        try:
-            if job.state == "queued":
-                await self._run(job)
-        except Exception:  # noqa: BLE001 - one job's failure must not stop its sweep
-            log.exception("nbtrace: job %s failed unexpectedly", job.id)
-            self._set(job, state="error", error="internal error (see the server log)")
-            await self._save(job)
-        finally:
+        if job.state == "queued" and not job.cancel.is_set():
+            await self._run(job)
+        else:
             self._live.pop(job.id, None)
 
     def live(self, job_id: str) -> Job | None:
@@ -348,20 +297,29 @@ class JobManager:
         while True:
             job_id = await self._queue.get()
             job = self._live.get(job_id)
-            if job is None or job.state != "queued":
-                self._live.pop(job_id, None)  # cancelled while queued
+            if job is None or job.state != "queued" or job.cancel.is_set():
+                self._live.pop(job_id, None)  # cancelled while queued (or the server stops)
                 continue
-            try:
-                await self._run(job)
-            except Exception:  # noqa: BLE001 - a worker must survive any job
-                log.exception("nbtrace: job %s failed unexpectedly", job.id)
-                self._set(job, state="error", error="internal error (see the server log)")
-                await self._save(job)
-            finally:
-                self._live.pop(job.id, None)
+            await self._run(job)
 
     async def _run(self, job: Job) -> None:
-        from ..rerun import RerunCancelledError, rerun_run
+        """Run one job and save its final state, whatever happens: a worker, or a sweep, must
+        survive any job (and :meth:`stop` awaits this at shutdown)."""
+        ended = asyncio.get_running_loop().create_future()
+        self._running[job.id] = ended
+        try:
+            await self._replay(job)
+        except Exception:  # noqa: BLE001 - told in the server log, the job says "internal error"
+            self.log.exception("nbtrace: job %s failed unexpectedly", job.id)
+            self._set(job, state="error", error="internal error (see the server log)")
+            await self._save(job)
+        finally:
+            self._live.pop(job.id, None)
+            self._running.pop(job.id, None)
+            ended.set_result(None)
+
+    async def _replay(self, job: Job) -> None:
+        from ..rerun import rerun_run
 
         self._set(job, state="running")
         await self._save(job)
@@ -370,12 +328,13 @@ class JobManager:
             self._set(job, done=done, total=total)
             try:
                 self.store.save_job(job.row())
-            except NBTraceError:
-                pass  # progress is best effort; the final state is saved by the loop
+            except NBTraceError as exc:  # progress is best effort; the loop saves the end
+                self.log.debug("nbtrace | job %s: progress not saved: %s", job.id, exc)
 
         rerun = self._rerun or rerun_run
         try:
             result = await _in_daemon_thread(
+                self.log,
                 rerun,
                 self.store,
                 job.source_run,
@@ -414,18 +373,28 @@ class JobManager:
 
     @staticmethod
     def _set(job: Job, **fields: Any) -> None:
-        with job.lock:
-            for k, v in fields.items():
-                setattr(job, k, v)
-            job.updated_at = time.time()
+        job.set(**fields)
 
     async def _save(self, job: Job) -> None:
         await asyncio.to_thread(self.store.save_job, job.row())
 
-    def shutdown(self) -> None:
-        """Cancel every job of this server (at exit): their kernels are interrupted."""
+    async def stop(self, grace: float) -> None:
+        """Cancel every job of this server (at shutdown) and stop the workers.
+
+        The running jobs get up to ``grace`` seconds to end: a cancelled replay interrupts and
+        shuts down its kernel, and its job saves ``cancelled``. Queued jobs never start; they
+        stay queued in the store, and the next server marks them stale.
+        """
         for job in list(self._live.values()):
             job.cancel.set()
+        running = list(self._running.values())
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace)
+            if late:
+                self.log.warning(
+                    "nbtrace | %d re-execution(s) still running after %.0f s at shutdown",
+                    len(late), grace,
+                )
         for w in self._workers:
             w.cancel()
 
@@ -436,7 +405,9 @@ def _check_id(job_id: str) -> str:
     return job_id
 
 
-def _in_daemon_thread(fn: Callable[..., Any], *args: Any, name: str, **kwargs: Any) -> Any:
+def _in_daemon_thread(
+    log: logging.Logger, fn: Callable[..., Any], *args: Any, name: str, **kwargs: Any
+) -> Any:
     """Run ``fn`` in a new daemon thread; an awaitable of its result."""
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[Any] = loop.create_future()
@@ -456,20 +427,8 @@ def _in_daemon_thread(fn: Callable[..., Any], *args: Any, name: str, **kwargs: A
             value, ok = exc, False
         try:
             loop.call_soon_threadsafe(deliver, ok, value)
-        except RuntimeError:
-            pass  # the loop is closed: the server is gone
+        except RuntimeError:  # the loop is closed: the server is gone, nobody awaits it
+            log.debug("nbtrace | %s ended after the server's loop closed", name)
 
     threading.Thread(target=target, name=name, daemon=True).start()
     return fut
-
-
-_ALL: "weakref.WeakSet[JobManager]" = weakref.WeakSet()
-
-
-@atexit.register
-def _cancel_all_at_exit() -> None:
-    for manager in list(_ALL):
-        try:
-            manager.shutdown()
-        except Exception:  # noqa: BLE001 - exiting anyway
-            pass

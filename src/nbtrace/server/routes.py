@@ -11,6 +11,7 @@ from typing import Any
 from jupyter_server.utils import url_path_join
 
 from . import handlers as h
+from . import job_handlers as jh
 
 NAMESPACE = "nbtrace/api"
 
@@ -23,12 +24,12 @@ ROUTES: list[tuple[str, type]] = [
     (rf"/runs/{_RUN}/metrics/(?P<key>.+)", h.MetricHandler),
     (rf"/runs/{_RUN}/artifacts/(?P<name>.+)", h.ArtifactHandler),
     (rf"/runs/{_RUN}/drift", h.DriftHandler),
-    (rf"/runs/{_RUN}/rerun", h.RerunHandler),
+    (rf"/runs/{_RUN}/rerun", jh.RerunHandler),
     (r"/compare", h.CompareHandler),
-    (r"/jobs", h.JobsHandler),
-    (r"/jobs/(?P<job_id>[^/]+)", h.JobHandler),
-    (rf"/runs/{_RUN}/sweep", h.SweepHandler),
-    (r"/sweeps/(?P<sweep_id>[^/]+)", h.SweepStatusHandler),
+    (r"/jobs", jh.JobsHandler),
+    (r"/jobs/(?P<job_id>[^/]+)", jh.JobHandler),
+    (rf"/runs/{_RUN}/sweep", jh.SweepHandler),
+    (r"/sweeps/(?P<sweep_id>[^/]+)", jh.SweepStatusHandler),
 ]
 
 

@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ForbiddenError, NotFoundError, UsageError, one_line
+from ..rerun.records import Sweep, sweep_state
 from ..rerun.sweep import check_trust
-from .jobs import EVERYONE, JobManager, Viewer, _iso, job_view, log
+from .jobs import EVERYONE, JobManager, Viewer, _iso, job_view
 
 #: The most parameter sets one sweep may have (each is a kernel start).
 MAX_SETS = 256
@@ -63,48 +62,6 @@ def parameter_sets(grid: Any = None, sets: Any = None) -> list[dict[str, Any]]:
     return out
 
 
-@dataclass
-class Sweep:
-    """A sweep's live state on this server."""
-
-    id: str
-    source_run: str
-    owner: str | None
-    sets: list[dict[str, Any]]
-    parallel: int
-    grid: dict[str, Any] | None
-    jobs: list[str] = field(default_factory=list)
-    cancelled: bool = False
-    created_at: float = field(default_factory=time.time)
-    task: asyncio.Task[None] | None = None
-
-    def row(self, state: str) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "run_id": self.source_run,
-            "state": state,
-            "request": {
-                "grid": self.grid,
-                "sets": self.sets,
-                "parallel": self.parallel,
-                "cancelled": self.cancelled,
-            },
-            "jobs": self.jobs,
-            "owner": self.owner,
-            "created_at": self.created_at,
-            "updated_at": time.time(),
-        }
-
-
-def sweep_state(states: Sequence[str], cancelled: bool) -> str:
-    """One word for a sweep from its jobs' states (as a job's: queued … cancelled)."""
-    if any(s in ("queued", "running") for s in states):
-        return "running" if any(s != "queued" for s in states) else "queued"
-    if cancelled or any(s == "cancelled" for s in states):
-        return "cancelled"
-    return "error" if any(s == "error" for s in states) else "done"
-
-
 class SweepManager:
     """Starts sweeps over a :class:`JobManager` and answers for them."""
 
@@ -113,6 +70,8 @@ class SweepManager:
         self.max_parallel = max(1, int(max_parallel))
         self._slots: asyncio.Semaphore | None = None
         self._live: dict[str, Sweep] = {}
+        #: The sweeps' driving tasks until they end (their last save included).
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(
         self,
@@ -169,6 +128,8 @@ class SweepManager:
         await asyncio.to_thread(store.save_sweep, sweep.row("queued"))
         self._live[sweep.id] = sweep
         sweep.task = asyncio.ensure_future(self._drive(sweep))
+        self._tasks.add(sweep.task)
+        sweep.task.add_done_callback(self._tasks.discard)
         return sweep
 
     async def _drive(self, sweep: Sweep) -> None:
@@ -192,13 +153,20 @@ class SweepManager:
                 view = await self.view(sweep)
                 await asyncio.to_thread(self.jobs.store.save_sweep, sweep.row(view["state"]))
             except Exception:  # noqa: BLE001 - the store closed (shutdown): the jobs say it all
-                log.debug("nbtrace: could not save the end of sweep %s", sweep.id, exc_info=True)
+                self.jobs.log.debug(
+                    "nbtrace: could not save the end of sweep %s", sweep.id, exc_info=True
+                )
 
     def shutdown(self) -> None:
-        """Stop starting jobs of every sweep (at exit; the running jobs are cancelled by the
-        job manager)."""
+        """Stop starting jobs of every sweep (at shutdown; the running jobs are cancelled by
+        the job manager)."""
         for sweep in list(self._live.values()):
             sweep.cancelled = True
+
+    async def wait(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for the sweeps to save their end (after a shutdown)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=grace)
 
     async def view(self, sweep: Sweep | dict[str, Any]) -> dict[str, Any]:
         """The public JSON of a sweep (live or stored)."""
