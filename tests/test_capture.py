@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from nbtrace.capture import environment, git, hashing, notebook, redact, resources, seeds
+from nbtrace import hashing
+from nbtrace.capture import environment, git, notebook, redact, resources, seeds
 
 PYTHON = sys.executable
 SRC = str(Path(__file__).resolve().parents[1] / "src")
@@ -837,7 +838,7 @@ def test_import_is_light():
     code = (
         "import sys\n"
         "import nbtrace.capture.environment, nbtrace.capture.git, nbtrace.capture.notebook\n"
-        "import nbtrace.capture.resources, nbtrace.capture.seeds, nbtrace.capture.hashing\n"
+        "import nbtrace.capture.resources, nbtrace.capture.seeds, nbtrace.hashing\n"
         "heavy = {'numpy', 'pandas', 'IPython', 'tornado', 'jupyter_server', 'nbformat',"
         " 'importlib.metadata', 'zipfile'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"

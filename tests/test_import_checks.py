@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from nbtrace.capture.hashing import sha256_text, stable_hash
 from nbtrace.cli import main
 from nbtrace.errors import ConflictError, UsageError
+from nbtrace.hashing import sha256_text, stable_hash
 from nbtrace.store import Store, open_store
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from kernels import run_notebook
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 CELLS = [
     # 0: the user's own custom exception handler, set before nbtrace loads

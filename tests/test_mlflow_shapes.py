@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from kernels import run_notebook
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 
 MLFLOW_CELLS = [
     # 1

@@ -25,7 +25,6 @@ from typing import Any
 
 import pytest
 
-from nbtrace.capture.hashing import stable_hash
 from nbtrace.errors import (
     AmbiguousIdError,
     ConflictError,
@@ -34,9 +33,10 @@ from nbtrace.errors import (
     QueryError,
     UsageError,
 )
+from nbtrace.hashing import stable_hash
 from nbtrace.jsonutil import param_number, param_to_json
+from nbtrace.store import Store, open_store
 from nbtrace.store import ops as op
-from nbtrace.store.base import Store, open_store
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 HOST = socket.gethostname()
@@ -879,7 +879,7 @@ def test_reap_marks_dead_kernels_crashed_and_heartbeat_revives(store: Store) -> 
 # --------------------------------------------------------------------------- migrations
 _OPEN = """
 import sys, time
-from nbtrace.store.base import open_store
+from nbtrace.store import open_store
 t = float(sys.argv[2])
 time.sleep(max(0.0, t - time.time()))
 open_store(sys.argv[1]).close()

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from nbtrace.capture.hashing import sha256_text, stable_hash
 from nbtrace.capture.outputs import OutputRecorder, normalize
 from nbtrace.errors import UsageError
+from nbtrace.hashing import sha256_text, stable_hash
 from nbtrace.rerun.judge import compare_text
 from nbtrace.rerun.noise import add_noise
 from nbtrace.rerun.overrides import overridability

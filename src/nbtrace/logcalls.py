@@ -202,7 +202,7 @@ class LogCalls:
         known = deps.was_read(resolved)  # an artifact the run wrote is not its input
         try:
             if run.ghost:
-                from .capture.hashing import sha256_file
+                from .hashing import sha256_file
 
                 sha, size = sha256_file(str(p))
                 return {"name": name, "sha256": sha, "size": size}
@@ -232,7 +232,7 @@ class LogCalls:
     def log_dataset(self, name: str, digest: str) -> dict[str, Any]:
         """Record an in-memory data set (MLflow's ``Dataset``: a name and a digest) as an
         input of the active run; a file is recorded by :meth:`log_input` instead."""
-        from .capture.hashing import sha256_text
+        from .hashing import sha256_text
 
         run = self._require_run()
         key = f"dataset:{one_line(name, 200)}@{one_line(digest, 100)}"
@@ -244,7 +244,7 @@ class LogCalls:
 
     def log_input(self, path: str) -> dict[str, Any]:
         """Record a data file's fingerprint (sha256 and size) with the active run."""
-        from .capture.hashing import sha256_file
+        from .hashing import sha256_file
 
         run = self._require_run()
         p = Path(path)

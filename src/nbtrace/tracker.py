@@ -32,8 +32,8 @@ from .checks import MAX_NAME, MAX_VALUE, check_name, end_status, tag_value
 from .errors import NBTraceError, one_line
 from .logcalls import LogCalls
 from .runstate import ReplayPlan, Run
-from .store import ops
-from .store.base import Store, open_store
+from .store import open_store, ops
+from .store.base import Store
 from .util import new_id
 from .writer import Writer
 
@@ -167,7 +167,7 @@ class Tracker(LogCalls):
         self.writer.kick()
 
     def _record_cell(self, source: str, cell_id: str | None, count: int | None) -> None:
-        from .capture.hashing import sha256_text
+        from .hashing import sha256_text
 
         self.seq += 1
         sha = sha256_text(source)

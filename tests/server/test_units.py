@@ -75,7 +75,7 @@ def test_overrides_validation() -> None:
 
 
 def test_replay_notebook_positions_tags_and_ids() -> None:
-    from nbtrace.capture.hashing import sha256_text as h
+    from nbtrace.hashing import sha256_text as h
 
     run = {
         "id": "r1",

@@ -62,7 +62,7 @@ class CaptureCache:
 
     def blob(self, kind: str, data: Any) -> str:
         """Queue a JSON document once; returns its hash (``stable_hash([kind, data])``)."""
-        from .hashing import stable_hash
+        from ..hashing import stable_hash
 
         h = stable_hash([kind, data])
         if h not in self._emitted and self._first(h):
@@ -123,8 +123,8 @@ class CaptureCache:
 
     def _packages(self, kc: dict[str, Any], cc: dict[str, Any]) -> None:
         """Re-read the package set when the ``sys.path`` fingerprint changed."""
+        from ..hashing import stable_hash
         from . import environment as env
-        from .hashing import stable_hash
 
         # The key stats every sys.path entry (~20 µs): once per cell is enough (an install
         # between two runs of one cell shows up from the next cell on).

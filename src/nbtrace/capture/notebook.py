@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from nbtrace.capture.hashing import sha256_text
+from nbtrace.hashing import sha256_text
 
 
 def _absolute_if_found(value: str) -> str:

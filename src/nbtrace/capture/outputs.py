@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .hashing import canonical_json, stable_hash
+from ..hashing import canonical_json, stable_hash
 
 #: Characters of normalised text kept per cell (beyond: compared up to here, and said so).
 MAX_TEXT = 65_536

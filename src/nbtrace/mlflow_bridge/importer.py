@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..capture.hashing import sha256_text
 from ..errors import NBTraceError, StoreError, UsageError, one_line
+from ..hashing import sha256_text
 from ..jsonutil import param_to_json
 from ..store import ops
 from ..store.base import Op

@@ -559,7 +559,7 @@ def _dataset_fingerprint(d: Any, key: str) -> tuple[str, str, int]:
     file (real sha256 and size), else the dataset's name and MLflow digest."""
     import json
 
-    from ..capture.hashing import sha256_file
+    from ..hashing import sha256_file
 
     try:
         source = json.loads(d.source) if d.source else {}
@@ -570,7 +570,7 @@ def _dataset_fingerprint(d: Any, key: str) -> tuple[str, str, int]:
     if local is not None and local.is_file():
         sha, size = sha256_file(str(local))
         return str(local.resolve()), sha, size
-    from ..capture.hashing import sha256_text
+    from ..hashing import sha256_text
 
     return key, sha256_text(key), 0
 

@@ -168,7 +168,7 @@ def _check_sources(run_id: str, cells: list[dict[str, Any]]) -> None:
     Why: the source is looked up by hash; text planted under a hash (an old import, a row
     written straight into a team database) must never run as the recorded cell.
     """
-    from ..capture.hashing import sha256_text
+    from ..hashing import sha256_text
 
     for c in cells:
         if c.get("sha256") and sha256_text(c["source"]) != c["sha256"]:

@@ -20,8 +20,8 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from ..capture.hashing import sha256_text
 from ..errors import UsageError, one_line
+from ..hashing import sha256_text
 from ..store.base import Store
 from .judge import IGNORE_TAGS
 

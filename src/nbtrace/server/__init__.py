@@ -110,7 +110,7 @@ def _open(state: Any, serverapp: Any) -> None:
     When the store cannot open, the API still answers (503 with the reason) so the sidebar
     can say what is wrong.
     """
-    from ..store.base import open_store
+    from ..store import open_store
     from .gateway import server_host
     from .jobs import JobManager, mark_stale_jobs
     from .sweeps import SweepManager

@@ -154,15 +154,3 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None:
         """Release connections (safe to call twice)."""
-
-
-
-def __getattr__(name: str) -> Any:
-    """``from nbtrace.store.base import open_store``, for importers written before the factory
-    moved to :mod:`nbtrace.store` (branches and tests still landing). It names the package's
-    function, which the package has already defined: the interface imports no backend."""
-    if name == "open_store":
-        from . import open_store
-
-        return open_store
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

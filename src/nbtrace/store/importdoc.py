@@ -20,8 +20,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ..capture.hashing import sha256_text, stable_hash
 from ..errors import UsageError, one_line
+from ..hashing import sha256_text, stable_hash
 from ..rules import (
     MAX_LONG_NAME,
     MAX_VALUE,
