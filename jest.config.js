@@ -23,5 +23,9 @@ module.exports = {
   collectCoverageFrom: ['labextension/src/**/*.{ts,tsx}', '!labextension/src/**/*.d.ts'],
   coverageReporters: ['lcov', 'text'],
   testRegex: 'labextension/src/.*/.*.spec.ts[x]?$',
+  // Only the sources: the repository root also holds the venv (.venv, with JupyterLab's own
+  // package.json files) and the build output, which Jest would otherwise crawl.
+  roots: ['<rootDir>/labextension/src'],
+  modulePathIgnorePatterns: ['<rootDir>/.venv/', '<rootDir>/src/nbtrace/labextension/'],
   transformIgnorePatterns: [`/node_modules/(?!${esModules}).+`]
 };

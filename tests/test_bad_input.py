@@ -39,6 +39,10 @@ BAD = [
     ("import nbtrace\nnbtrace.log_metric('a\\x00b', 1)", "contains control characters"),
     ("nbtrace.log_metric('m' * 1_000_000, 1)", "the limit is 250"),
     ("nbtrace.log_params([1, 2])", "log_params takes a dict"),
+    # new names in log_params take an inline check: it must refuse what check_name refuses
+    ("nbtrace.log_params({'ok_new': 1, 'a\\x00b': 1})", "contains control characters"),
+    ("nbtrace.log_params({'   ': 1})", "must not be empty"),
+    ("nbtrace.log_params({'p' * 300: 1.5})", "the limit is 250"),
     ("nbtrace.log_artifact('/no/such/file')", "no such file"),
     ("nbtrace.start_run('')", "must not be empty"),
 ]

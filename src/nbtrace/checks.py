@@ -32,6 +32,10 @@ STEP_MAX = 2**62
 _valid_names: dict[int, set[str]] = {}
 
 
+#: How many validated names are remembered before the set starts over (bounded memory).
+KNOWN_NAMES_MAX = 10_000
+
+
 def known_names(limit: int = MAX_NAME) -> set[str] | None:
     """The names of length limit ``limit`` validated already (None before the first)."""
     return _valid_names.get(limit)
@@ -43,7 +47,7 @@ def check_name(kind: str, name: Any, limit: int = MAX_NAME) -> str:
     if known is not None and type(name) is str and name in known:
         return name
     _check_name(kind, name, limit)
-    if known is None or len(known) > 10_000:
+    if known is None or len(known) > KNOWN_NAMES_MAX:
         known = _valid_names[limit] = set()
     known.add(name)
     return name

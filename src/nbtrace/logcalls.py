@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import (
+    KNOWN_NAMES_MAX,
     MAX_NAME,
     MAX_VALUE,
     STEP_MAX,
@@ -82,19 +83,30 @@ class LogCalls:
         return value
 
     def log_params(self, params: Any) -> dict[str, Any]:
-        """:meth:`log_param` for each item; the common case (an active run, names seen
-        before, str/int/float/bool values, no re-execution) without a call per item."""
-        run = self.active
+        """:meth:`log_param` for each item. Every name is checked before any is logged, so a
+        bad name logs nothing of the call; then the common case (an active run,
+        str/int/float/bool values, no re-execution) goes without a call per item."""
         known = known_names(MAX_NAME)
-        if run is None or run.ghost or self.replay is not None or known is None:
+        for k in params:
+            if type(k) is str and known is not None:
+                if k in known:
+                    continue
+                # what check_name admits, inline: a grid search logs new names in every run
+                if 0 < len(k) <= MAX_NAME and k.isprintable() and not k.isspace() and (
+                    len(known) < KNOWN_NAMES_MAX
+                ):
+                    known.add(k)
+                    continue
+            check_name("param", k)
+            known = known_names(MAX_NAME)
+        run = self.active
+        if run is None or run.ghost or self.replay is not None:
             return {k: self.log_param(k, v) for k, v in params.items()}
         out: dict[str, Any] = {}
         submit = self._submit_param
         for k, v in params.items():
             t = type(v)
-            if type(k) is str and k in known and (
-                t is float or t is int or t is bool or (t is str and len(v) <= MAX_VALUE)
-            ):
+            if t is float or t is int or t is bool or (t is str and len(v) <= MAX_VALUE):
                 submit(run, k, v)
                 out[k] = v
             else:
