@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -113,9 +114,7 @@ class SQLiteBackend(Backend):
                 check_same_thread=False,
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            if mode and str(mode[0]).lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
+            self._wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             raise self._error(exc) from None
@@ -123,6 +122,31 @@ class SQLiteBackend(Backend):
         with self._lock:
             self._all.append(conn)
         return conn
+
+    def _wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a new file to WAL, retrying while other connections switch it at once.
+
+        Why a loop: changing the journal mode needs the file to itself, and SQLite can answer
+        "locked" at once rather than through the busy handler when several connections open a
+        new file together (eight kernels, or threads, starting on a fresh store: seen once in
+        four CI runs). Bounded by the busy timeout, like any other wait on the lock; other
+        errors, and a mode left unchanged (a read-only file), behave as before.
+        """
+        deadline = time.monotonic() + self.busy_timeout
+        delay = 0.005
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+                if mode and str(mode[0]).lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")  # as before: one more try
+                return
+            except sqlite3.OperationalError as exc:
+                if ("locked" not in str(exc) and "busy" not in str(exc)) or (
+                    time.monotonic() >= deadline
+                ):
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
     def _error(self, exc: sqlite3.Error) -> StoreError:
         return _translate(exc, self.path, self.busy_timeout)
