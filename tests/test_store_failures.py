@@ -231,7 +231,11 @@ def test_read_only_store_recovers_once_writable(tmp_path: Path) -> None:
         "%load_ext nbtrace",
         "%track_run while-read-only\n%log_metric m=1.5",
         "import nbtrace, time\nfor i in range(50):\n    nbtrace.log_metric('s', i, step=i)\n"
-        "time.sleep(1)  # let the background writer meet the read-only file too",
+        # wait until the background writer has met the read-only file too (an event, not
+        # a duration)
+        "w = nbtrace.api.tracker().writer\ndeadline = time.monotonic() + 60\n"
+        "while not w._failing and time.monotonic() < deadline:\n    time.sleep(0.05)\n"
+        "assert w._failing, 'the background writer never met the read-only file'",
         "%end_run",
         f"import os, sqlite3, time\nos.chmod({str(db)!r}, 0o644)\n"
         "deadline = time.time() + 60\nfound = []\n"
