@@ -42,8 +42,8 @@ _DIGITS = re.compile(r"\d{6,}")
 _SKOPS_ID = re.compile(r'("__id__":\s*)(\d+)')
 
 
-def rule_for(name: str) -> Callable[[bytes], object] | None:
-    """The canonical form to compare artifact ``name`` by, or None (compare bytes)."""
+def rule_for(name: str) -> Callable[[bytes], object]:
+    """The canonical form to compare artifact ``name`` by (anything not a zip: its bytes)."""
     base = name.rsplit("/", 1)[-1]
     if base == "MLmodel":
         return _mlmodel
@@ -54,9 +54,9 @@ def equivalent(name: str, a: bytes, b: bytes) -> bool:
     """Whether two versions of artifact ``name`` differ only in what :mod:`.normalise` ignores."""
     if a == b:
         return True
-    rule = rule_for(name)
-    if rule is None or len(a) > MAX_BYTES or len(b) > MAX_BYTES:
+    if len(a) > MAX_BYTES or len(b) > MAX_BYTES:
         return False
+    rule = rule_for(name)
     try:
         return rule(a) == rule(b)
     except (ValueError, zipfile.BadZipFile, OSError, RuntimeError, EOFError, UnicodeError):
