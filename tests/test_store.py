@@ -962,3 +962,39 @@ def test_errors_are_nbtrace_errors(store: Store) -> None:
     }
     assert store.import_run(doc) is True
     assert store.artifact("b64", "a")[0] == b"z"
+
+
+def test_sqlite_batches_insert_many_rows_per_statement(tmp_path: Path) -> None:
+    """A flush of thousands of rows is a handful of multi-row INSERTs, not one statement a
+    row (each of which gives the GIL away and has to win it back from the user's thread),
+    and it stores every row, in order, as ``executemany`` would: the last of two values for
+    one param wins, the NaN goes to ``special``, a duplicate metric seq is ignored."""
+    import sqlite3 as _sqlite3
+
+    from nbtrace.store import ops as _ops
+    from nbtrace.store.sqlite import SQLiteStore
+
+    store = SQLiteStore(str(tmp_path / "runs.db"))
+    statements: list[str] = []
+    store.backend._connect().set_trace_callback(statements.append)
+    n = 2_737  # not a multiple of the statement size: the rest goes in power-of-two pieces
+    batch: list[tuple] = [_ops.run_start({"id": "r1", "name": "n", "status": "running",
+                                          "started_at": 1.0})]
+    batch += [_ops.metric("r1", "loss", i + 1, i, 100.0 + i, float(i)) for i in range(n)]
+    batch += [_ops.metric("r1", "loss", 5, 4, 1.0, -1.0)]  # seq 5 again: ignored
+    batch += [_ops.metric("r1", "odd", 1, 0, 1.0, float("nan"))]
+    batch += [_ops.param("r1", "alpha", "0.1", 0.1, "0.1"), _ops.param("r1", "alpha", "0.5",
+                                                                      0.5, "0.5")]
+    store.apply(batch)
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO METRICS")]
+    assert 1 < len(inserts) <= 12, len(inserts)
+    conn = _sqlite3.connect(tmp_path / "runs.db")
+    rows = conn.execute(
+        "SELECT seq, step, value FROM metrics WHERE run_id = 'r1' AND key = 'loss' ORDER BY seq"
+    ).fetchall()
+    assert rows == [(i + 1, i, float(i)) for i in range(n)]
+    assert conn.execute("SELECT value, special FROM metrics WHERE key = 'odd'").fetchone() == (
+        None, "nan")
+    run = store.get_run("r1")
+    assert run["params"]["alpha"] == 0.5
+    assert run["metrics"]["loss"] == float(n - 1)

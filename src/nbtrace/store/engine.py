@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import Any
 
 from . import query as q
@@ -55,6 +57,13 @@ class Backend(ABC):
     def close(self) -> None:
         """Close every connection."""
 
+    #: Rows an ``INSERT ... VALUES`` may carry at most per statement when the engine gains
+    #: from multi-row inserts (SQLite), else 0: :meth:`_Cursor.executemany` then executes
+    #: the statement once per row, as the driver does.
+    multirow_rows = 0
+    #: Bound variables allowed in one statement (SQLite's compile-time limit).
+    max_variables = 999
+
     def sql(self, text: str) -> str:
         """Rewrite ``?`` placeholders for the engine (identity for SQLite)."""
         return text
@@ -95,14 +104,75 @@ class _Cursor:
         self._cur.execute(self._b.sql(sql), args)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if rows:
-            self._cur.executemany(self._b.sql(sql), rows)
+        if not rows:
+            return
+        if self._b.multirow_rows and len(rows) > 1:
+            shape = _multirow_shape(sql)
+            if shape is not None:
+                self._insert_rows(shape, rows)
+                return
+        self._cur.executemany(self._b.sql(sql), rows)
+
+    def _insert_rows(self, shape: "_Multirow", rows: Sequence[Sequence[Any]]) -> None:
+        """``rows`` in statements of many rows each (sizes: the largest, then powers of two,
+        so a handful of statements are prepared and cached whatever the count).
+
+        Why: SQLite's driver runs ``executemany`` one row at a time and gives up the GIL
+        around each row's step; the background writer then has to win the GIL back once a row
+        from a user's thread that is busy in Python (a training loop), which costs that
+        thread a switch per row and can stretch a 10,000-row flush from ~20 ms to seconds.
+        One statement per few thousand rows is also faster alone (~1.3 µs a row, not ~2).
+        """
+        per = max(1, min(self._b.multirow_rows, self._b.max_variables // shape.width))
+        i, n = 0, len(rows)
+        while i < n:
+            k = n - i
+            k = per if k >= per else 1 << (k.bit_length() - 1)
+            chunk = rows[i : i + k]
+            self._cur.execute(shape.sql(k), list(chain.from_iterable(chunk)))
+            i += k
 
     def fetchone(self) -> Any:
         return self._cur.fetchone()
 
     def fetchall(self) -> list[Any]:
         return self._cur.fetchall()
+
+
+class _Multirow:
+    """An ``INSERT ... VALUES (?, ...) <tail>`` split around its row, with the multi-row
+    statements made of it so far (the same string objects each time: the driver's statement
+    cache then finds them by a hash computed once)."""
+
+    def __init__(self, head: str, row: str, tail: str) -> None:
+        self.head, self.row, self.tail = head, row, tail
+        self.width = row.count("?")
+        self._sql: dict[int, str] = {}
+
+    def sql(self, k: int) -> str:
+        text = self._sql.get(k)
+        if text is None:
+            text = self._sql[k] = self.head + ",".join([self.row] * k) + self.tail
+        return text
+
+
+_MULTIROW_RE = re.compile(r"^(INSERT\s.*?\sVALUES\s*)(\((?:\s*\?\s*,)*\s*\?\s*\))(.*)$",
+                          re.S | re.I)
+_multirow: dict[str, "_Multirow | None"] = {}
+
+
+def _multirow_shape(sql: str) -> "_Multirow | None":
+    """The statement's multi-row form, or None when it is not one ``INSERT ... VALUES`` row
+    of plain placeholders (an ``UPDATE``, an ``INSERT ... SELECT``)."""
+    try:
+        return _multirow[sql]
+    except KeyError:
+        pass
+    m = _MULTIROW_RE.match(sql)
+    shape = _Multirow(m.group(1), m.group(2), m.group(3)) if m and "?" not in m.group(3) else None
+    if len(_multirow) < 512:
+        _multirow[sql] = shape
+    return shape
 
 
 def _heartbeat_timeout() -> float:
