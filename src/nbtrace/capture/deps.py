@@ -53,7 +53,11 @@ _hook_lock = threading.Lock()
 
 def _on_audit(event: str, args: tuple[Any, ...]) -> None:
     """The audit hook: remember paths opened for reading. Must stay cheap (every event)."""
-    if event != "open" or len(_reads) >= MAX_READS:
+    if event != "open":
+        if event == "os.chdir":  # os.chdir and os.fchdir
+            _cwd[0] = None
+        return
+    if len(_reads) >= MAX_READS:
         return
     path, mode, flags = args
     if mode is None:
@@ -71,6 +75,22 @@ def _on_audit(event: str, args: tuple[Any, ...]) -> None:
         return
     if p not in _reads:
         _reads[p] = None
+
+
+#: The working directory as last read, while the hook watches for ``os.chdir``. Why: each
+#: run records it, and ``getcwd`` is a system call (~5 µs a run of a loop, after a fit).
+_cwd: list[str | None] = [None]
+
+
+def cwd() -> str:
+    """The working directory (cached once the audit hook is installed: it sees every
+    ``os.chdir``; a C extension calling ``chdir(2)`` itself would go unseen)."""
+    c = _cwd[0]
+    if c is None or not _hook_installed:
+        c = os.getcwd()
+        if _hook_installed:
+            _cwd[0] = c
+    return c
 
 
 def own_thread() -> None:
