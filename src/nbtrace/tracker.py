@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from .capture.cache import IMPORTED_REF, CaptureCache
-from .capture.worker import background
+from .capture.resources import ResourceMeter
+from .capture.worker import background, cell_running, hurry
 from .checks import MAX_NAME, MAX_VALUE, check_name, end_status, tag_value
 from .errors import NBTraceError, one_line
 from .logcalls import LogCalls
@@ -158,6 +159,7 @@ class Tracker(LogCalls):
     def cell_started(self, source: str, cell_id: str | None, execution_count: int | None) -> None:
         """A cell is about to run (IPython's ``pre_run_cell``)."""
         self._seal_outputs()
+        cell_running(True)
         self.cell_index = 0
         self.cell_error = False
         self.capture.new_cell()
@@ -201,6 +203,7 @@ class Tracker(LogCalls):
         while self.active is not None and self.active.implicit:
             self.end_run(status="failed" if error else "finished")
         self.flush()
+        cell_running(False)  # the capture worker's queued jobs run now, with the kernel idle
 
     def flush(self) -> bool:
         """Write everything queued now (deferred to the background thread if the store is
@@ -215,6 +218,7 @@ class Tracker(LogCalls):
         from .capture.runend import RunEndCapture
 
         deps.watch_reads()
+        self._cwd = deps.cwd
         self.outputs = OutputRecorder()
         self.capturing_outputs = False
         self._out_seq: int | None = None
@@ -347,8 +351,6 @@ class Tracker(LogCalls):
 
     def _write_start(self, run: Run, index: int, parent: str | None, tags: dict[str, str]) -> None:
         """Queue the new run's row (with the cell's captured state), tags and pending params."""
-        from .capture.resources import ResourceMeter
-
         self._ensure_kernel()
         row = self.capture.start_fields()
         run.imported = self.capture.imported_json()
@@ -376,7 +378,7 @@ class Tracker(LogCalls):
         )
         if run.nested_in is not None:
             row["nested_in"] = run.nested_in
-        extra: dict[str, Any] = {"cwd": os.getcwd()}
+        extra: dict[str, Any] = {"cwd": self._cwd()}
         if self.replay is not None and self.replay.job:
             extra["job"] = self.replay.job
         row["extra"] = json.dumps(extra)
@@ -499,6 +501,7 @@ class Tracker(LogCalls):
         """Wait until the running cell's git capture (if a run started one) is done."""
         git = self.capture.cell_git()
         if git is not None:
+            hurry()
             git.join(timeout)
 
     def close(self) -> None:
@@ -508,6 +511,7 @@ class Tracker(LogCalls):
         <nbtrace.capture.cache.CaptureCache.finish_git>`). An active run whose last cell
         raised ends ``failed``: the notebook stopped at that error.
         """
+        cell_running(False)
         self.capture.finish_git(10.0)
         if self.active is not None:
             try:

@@ -88,10 +88,15 @@ class CaptureCache:
 
     def start_fields(self) -> dict[str, Any]:
         """The run row's captured fields (cached per kernel / per cell as described above)."""
+        kc, cc = self.kernel, self.cell
+        # The later runs of a cell (a loop) find every field as the first run left them,
+        # unless a module was imported in between: one length check, no recapture.
+        fields = cc.get("fields")
+        if fields is not None and kc.get("nmods") == len(sys.modules):
+            return dict(fields)
         from . import environment as env
         from . import notebook as nb
 
-        kc, cc = self.kernel, self.cell
         if "env_hash" not in kc:
             kc["env_hash"] = self.blob("environment", env.system_info())
         self._packages(kc, cc)
@@ -111,7 +116,7 @@ class CaptureCache:
             cc["git"] = self._git_async(folder)
             cc["env_vars"] = json.dumps(env.env_vars(None), sort_keys=True)
         path, nb_hash = cc["nb"]
-        return {
+        fields = cc["fields"] = {
             "notebook_path": path,
             "notebook_hash": nb_hash,
             "env_hash": kc["env_hash"],
@@ -120,6 +125,7 @@ class CaptureCache:
             "git_hash": None,
             "env_vars": cc["env_vars"],
         }
+        return dict(fields)
 
     def _packages(self, kc: dict[str, Any], cc: dict[str, Any]) -> None:
         """Re-read the package set when the ``sys.path`` fingerprint changed."""

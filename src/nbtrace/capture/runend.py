@@ -95,8 +95,11 @@ class RunEndCapture:
         cap.attach(run_id)
 
     def join(self, timeout: float = 10.0) -> None:
+        from .worker import hurry
+
         cap = self.current
         if cap is not None:
+            hurry()
             cap.finished.wait(timeout)
 
     def submit(self, run_id: str, result: tuple[Any, ...]) -> None:
