@@ -45,6 +45,11 @@ log = logging.getLogger("nbtrace")
 
 #: A run that lasted at least this long is written as soon as it ends (see :meth:`end_run`).
 KICK_AFTER_S = 0.1
+#: Ops queued after which a run's end wakes the writer. Why: what is left at the cell's end is
+#: written while the user waits; a loop's runs written ~70 at a time in the background (in
+#: multi-row statements that do not fight the user's thread for the GIL) leave ~1,000 ops at
+#: most, not the whole loop's.
+KICK_PENDING = 1000
 
 
 class Tracker(LogCalls):
@@ -435,10 +440,11 @@ class Tracker(LogCalls):
         # run would be most of the cost of runs started in a loop (330 runs in one cell: ~1 ms
         # each, more when a WAL checkpoint has to fsync). A run that lasted a while is written
         # at once (the kick: durable ~50 ms later); short runs, which come in loops, are
-        # batched by the periodic flush (within its interval, 1 s) and the cell's end, because
-        # a background write per short run slows the loop by contending for the GIL (~0.1 ms a
-        # run, measured on the ElasticNet grid).
-        if resources.get("wall_s", 0.0) >= KICK_AFTER_S:
+        # batched by the periodic flush (within its interval, 1 s), by KICK_PENDING ops and by
+        # the cell's end, because a background write per short run slows the loop by
+        # contending for the GIL (~0.1 ms a run, measured on the ElasticNet grid).
+        if (resources.get("wall_s", 0.0) >= KICK_AFTER_S
+                or len(self.writer.pending) >= KICK_PENDING):
             self.writer.kick()
         return run
 

@@ -60,6 +60,8 @@ def _on_audit(event: str, args: tuple[Any, ...]) -> None:
     if len(_reads) >= MAX_READS:
         return
     path, mode, flags = args
+    if type(path) is str and path.endswith(_CODE_SUFFIXES):
+        return  # the importer reading code (~1,500 opens importing scikit-learn): never data
     if mode is None:
         if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND):
             return
