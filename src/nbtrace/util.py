@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 
-
 #: Ids made ahead from one ``os.urandom`` call. Why: a run in a loop of 330 made its id with a
 #: system call of its own (~9 µs after a model fit, on a virtual machine); 128 ids a call cost
 #: the same. ``list.pop`` is atomic, so threads never share an id; a forked child drops the
