@@ -41,7 +41,8 @@ HOW = {
     "5 notebook": "The notebook's cells executed under nbclient in a fresh kernel per"
     " repetition, three variants alternating: untracked (`nbtrace.` calls go to a stand-in that"
     " keeps each run's values in a list and shows the best five as a pandas DataFrame, as a"
-    " user without a tracker would), nbtrace, MLflow (`mlflow.` calls: `start_run(run_name=…)`, `log_params`, `log_metrics`;"
+    " user without a tracker would), nbtrace, MLflow (`mlflow.` calls:"
+    " `start_run(run_name=…)`, `log_params`, `log_metrics`;"
     " sqlite tracking URI). Wall time of the whole execution including kernel start.",
     "6 load": "Timed inside the cell of a fresh kernel (numpy and scikit-learn already imported),"
     " on a store that already holds runs.",
