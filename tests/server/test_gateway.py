@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -354,3 +355,97 @@ def _children(db: str, run_id: str) -> list[str]:
         return sorted(c["id"] for c in store.children(run_id))
     finally:
         store.close()
+
+
+PROBE = r'''
+import asyncio, json, sys
+from nbtrace.server.gateway import gateway_host
+
+host, stop = gateway_host(sys.argv[1], sys.argv[2])
+
+
+async def probe():
+    kid = await host.kernel_manager.start_kernel(kernel_name="python3")
+    kc = host.client_for(host.kernel_manager.get_kernel(kid))
+    await kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=120)
+        msg_id = kc.execute("print('x')")
+        while True:  # waited for without a timeout loop of ours: the queue wakes the caller
+            reply = await kc.shell_channel.get_msg(timeout=60)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
+        while True:
+            msg = await kc.iopub_channel.get_msg(timeout=60)
+            if (msg["parent_header"].get("msg_id") == msg_id
+                    and msg["msg_type"] == "status"
+                    and msg["content"]["execution_state"] == "idle"):
+                break
+        return {
+            "date": type(reply["header"]["date"]).__name__,
+            "idle_date": type(msg["header"]["date"]).__name__,
+        }
+    finally:
+        kc.stop_channels()
+        await host.kernel_manager.shutdown_kernel(kid)
+
+try:
+    print(json.dumps(host.call(probe, timeout=300)))
+finally:
+    stop()
+'''
+
+
+def test_gateway_client_gives_the_kernels_times(site: dict[str, Any]) -> None:
+    """Messages from the gateway carry the kernel's times as datetimes: nbclient's cell
+    timings are then the kernel's, as over ZMQ, not the times messages crossed the gateway."""
+    gateway = site["gateway"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NBTRACE_")}
+    proc = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", PROBE, gateway.url, gateway.token],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["date"] == out["idle_date"] == "datetime", out
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_QUICKACK"), reason="Linux only")
+def test_gateway_socket_acknowledges_every_message_at_once() -> None:
+    """The gateway's websocket sends with Nagle's algorithm (tornado without ``set_nodelay``):
+    each message after the first of a burst waits for the previous one's ACK, which Linux
+    delays by up to 40 ms. The client turns on ``TCP_QUICKACK`` again after every message it
+    reads (Linux turns it off by itself). Measured effect: the replay's finish cell on the
+    gateway took 48 ms before, 7 ms after (``benchmarks/case_sweep.py``)."""
+    from nbtrace.server.gateway import _ack_at_once
+
+    calls: list[tuple[int, int, int]] = []
+
+    class Recording(socket.socket):
+        def setsockopt(self, *args: Any) -> None:  # type: ignore[override]
+            calls.append(args)
+            super().setsockopt(*args)
+
+    server = socket.create_server(("127.0.0.1", 0))
+    try:
+        raw = Recording(socket.AF_INET, socket.SOCK_STREAM)
+        raw.connect(server.getsockname())
+        peer, _ = server.accept()
+
+        class WS:  # the two members of websocket-client's WebSocket the function uses
+            sock = raw
+
+            def recv(self) -> bytes:
+                return raw.recv(64)
+
+        ws = WS()
+        _ack_at_once(ws)
+        for k in range(3):
+            peer.sendall(b"m%d" % k)
+            assert ws.recv() == b"m%d" % k
+        quick = (socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        assert calls == [quick] * 4, calls  # once at the start, then after each message
+        peer.close()
+        raw.close()
+    finally:
+        server.close()

@@ -19,38 +19,83 @@ import os
 import threading
 from typing import Any
 
+from jupyter_client.jsonutil import extract_dates
 from jupyter_server.gateway.gateway_client import GatewayClient
 from jupyter_server.gateway.managers import ChannelQueue, GatewayKernelClient, HBChannelQueue
 
 from ..rerun.hosts import KernelHost
 
-#: Longest wait between two looks at an empty channel queue (seconds).
-POLL_MAX_S = 0.005
+#: Longest wait for a message before looking again whether the connection closed (seconds).
+LOOK_S = 0.5
 
 
 class _Quiet:
-    """Channel-queue behaviour that sleeps while empty and names the channel on send."""
+    """Channel-queue behaviour that waits for a message without polling, and names the
+    channel on send.
+
+    Why not jupyter_server's ``asyncio.sleep(0)`` loop (or a sleep between looks): the first
+    keeps a core busy while a cell runs, the second adds its sleep to every message, and a cell
+    is a chain of messages (request, busy, input, output, reply, idle). The router thread puts
+    a message and wakes the coroutine waiting on the loop instead.
+
+    Messages get their header dates as ``datetime`` objects, as jupyter_client's ``Session``
+    gives them over ZMQ: nbclient reads the kernel's times from them for the executed
+    notebook's timing metadata, and without them it takes the time the message arrived here
+    (which adds the gateway's relay to every cell's time).
+    """
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if isinstance(item, dict):
+            for key in ("header", "parent_header"):
+                if isinstance(item.get(key), dict):
+                    item[key] = extract_dates(item[key])
+        super().put(item, block, timeout)  # type: ignore[misc]
+        for loop, fut in list(self._waiters()):
+            try:
+                loop.call_soon_threadsafe(_wake, fut)
+            except RuntimeError:  # the loop closed: nobody is waiting any more
+                pass
+
+    def _waiters(self) -> set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]:
+        waiters = self.__dict__.get("_nbtrace_waiters")
+        if waiters is None:
+            waiters = self.__dict__.setdefault("_nbtrace_waiters", set())
+        return waiters
 
     async def _async_get(self, timeout: float | None = None) -> Any:
         import queue
         import time
 
         end = None if timeout is None else time.monotonic() + timeout
-        pause = 0.001
+        loop = asyncio.get_running_loop()
         while True:
+            fut: asyncio.Future[None] = loop.create_future()
+            waiter = (loop, fut)
+            self._waiters().add(waiter)
             try:
+                # Looked at after the waiter is set: a put in between wakes it.
                 return self.get(block=False)  # type: ignore[attr-defined]
             except queue.Empty:
                 if self.response_router_finished:  # type: ignore[attr-defined]
                     raise RuntimeError("the gateway connection closed") from None
-                if end is not None and time.monotonic() > end:
+                left = LOOK_S if end is None else min(LOOK_S, end - time.monotonic())
+                if left <= 0:
                     raise
-                await asyncio.sleep(pause)
-                pause = min(POLL_MAX_S, pause * 2)
+                try:
+                    await asyncio.wait_for(fut, left)
+                except asyncio.TimeoutError:
+                    pass
+            finally:
+                self._waiters().discard(waiter)
 
     def send(self, msg: dict[str, Any]) -> None:
         msg.setdefault("channel", self.channel_name)  # type: ignore[attr-defined]
         super().send(msg)  # type: ignore[misc]
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 class _QuietQueue(_Quiet, ChannelQueue):
@@ -94,6 +139,7 @@ class NBTraceGatewayKernelClient(GatewayKernelClient):
             sslopt=ssl_options,
             header=[f"{k}: {v}" for k, v in headers.items()],
         )
+        _ack_at_once(sock)
         self.channel_socket = sock
         self._channel_queues = {}
         for name in ("shell", "iopub", "stdin", "control"):
@@ -111,6 +157,40 @@ class NBTraceGatewayKernelClient(GatewayKernelClient):
             target=self._route_responses, name="nbtrace-gateway-ws", daemon=True
         )
         self.response_router.start()
+
+
+def _ack_at_once(sock: Any) -> None:
+    """Acknowledge the gateway's TCP segments at once (Linux ``TCP_QUICKACK``, renewed after
+    every message, as the kernel turns it off again by itself).
+
+    Why: a gateway's websocket (tornado's, without ``set_nodelay``) sends with Nagle's
+    algorithm, so each small message after the first of a burst waits for the previous one's
+    ACK, and this side delays ACKs by up to 40 ms: a cell's reply then arrives tens of
+    milliseconds late, on every cell of a replay.
+    """
+    import socket
+
+    quickack = getattr(socket, "TCP_QUICKACK", None)
+    raw = getattr(sock, "sock", None)
+    if quickack is None or raw is None:
+        return
+
+    def set_quickack() -> None:
+        try:
+            raw.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+        except OSError:
+            pass
+
+    recv = sock.recv
+
+    def recv_acking() -> Any:
+        try:
+            return recv()
+        finally:
+            set_quickack()
+
+    set_quickack()
+    sock.recv = recv_acking
 
 
 def gateway_client_for(km: Any) -> NBTraceGatewayKernelClient:
