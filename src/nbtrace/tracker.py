@@ -510,12 +510,14 @@ class Tracker(LogCalls):
             hurry()
             git.join(timeout)
 
-    def close(self) -> None:
-        """At kernel exit: end the active run and write (or spool) everything.
+    def drain(self) -> bool:
+        """End the active run, wait for every capture under way and write it all: what
+        :meth:`close` does, with the store left open. True when nothing is left to write.
 
         Every git capture still under way is waited for (:meth:`CaptureCache.finish_git
-        <nbtrace.capture.cache.CaptureCache.finish_git>`). An active run whose last cell
-        raised ends ``failed``: the notebook stopped at that error.
+        <nbtrace.capture.cache.CaptureCache.finish_git>`), and so is the capture of the last
+        run's modules and inputs. An active run whose last cell raised ends ``failed``: the
+        notebook stopped at that error. A replay calls this before its kernel is stopped.
         """
         cell_running(False)
         self.capture.finish_git(10.0)
@@ -527,6 +529,11 @@ class Tracker(LogCalls):
                             one_line(exc))
         self._seal_outputs()
         self.runend.join()
+        return self.writer.flush()
+
+    def close(self) -> None:
+        """At kernel exit: :meth:`drain`, then write (or spool) what is left."""
+        self.drain()
         self.writer.close()
 
 

@@ -134,13 +134,14 @@ def check_store(location: str, parent: str, host: str) -> None:
 
 
 def finish() -> None:
-    """In the kernel: end the active run and write everything now (the replay is over)."""
+    """In the kernel: end the active run, wait for its captures and write everything now (the
+    replay is over). Raises when something could not be written yet: the kernel must then be
+    shut down gracefully, so that its exit handlers retry or spool it; when this returns,
+    the kernel holds nothing unwritten and may be stopped at once."""
     from .. import api
 
     tracker = api._tracker
     if tracker is None:
         return
-    tracker.wait_for_git()
-    if tracker.active is not None:
-        tracker.end_run()
-    tracker.flush()
+    if not tracker.drain():
+        raise RuntimeError("the replay's run is not all written yet")
