@@ -513,11 +513,22 @@ class Tracker(LogCalls):
     def drain(self) -> bool:
         """End the active run, wait for every capture under way and write it all: what
         :meth:`close` does, with the store left open. True when nothing is left to write.
+        A replay calls this before its kernel is stopped."""
+        self._settle()
+        return self.writer.flush()
+
+    def close(self) -> None:
+        """At kernel exit: end the active run and write (or spool) everything."""
+        self._settle()
+        self.writer.close()
+
+    def _settle(self) -> None:
+        """End the active run and wait for the captures under way (nothing left to queue).
 
         Every git capture still under way is waited for (:meth:`CaptureCache.finish_git
         <nbtrace.capture.cache.CaptureCache.finish_git>`), and so is the capture of the last
         run's modules and inputs. An active run whose last cell raised ends ``failed``: the
-        notebook stopped at that error. A replay calls this before its kernel is stopped.
+        notebook stopped at that error.
         """
         cell_running(False)
         self.capture.finish_git(10.0)
@@ -529,12 +540,6 @@ class Tracker(LogCalls):
                             one_line(exc))
         self._seal_outputs()
         self.runend.join()
-        return self.writer.flush()
-
-    def close(self) -> None:
-        """At kernel exit: :meth:`drain`, then write (or spool) what is left."""
-        self.drain()
-        self.writer.close()
 
 
 def _default_warn(msg: str) -> None:
