@@ -8,7 +8,9 @@ Tests run in file order; the re-execution tests, which add runs, come last.
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,10 @@ def open_sidebar(page: Page, lab: LabServer, reset: bool = True, width: int = 64
     page.goto(lab.lab_url(reset=reset))
     tab = page.get_by_role("tab", name="nbtrace")
     tab.wait_for()
+    # The tab's state is read once the layout is restored: before that, a restored open
+    # sidebar may still show as unselected, and the click would then close it.
+    page.wait_for_function("() => window.jupyterapp !== undefined")
+    page.evaluate("() => window.jupyterapp.restored.then(() => true)")
     if tab.get_attribute("aria-selected") != "true":
         tab.click()
     expect(page.locator(".nbtrace-RunsSection")).to_be_visible()
@@ -159,12 +165,24 @@ def test_bad_filter_reports_position(page: Page, lab: LabServer) -> None:
     expect(alert).to_have_count(0)
 
 
+def wait_saved(lab: LabServer, key: str, needle: str, timeout: float = 60.0) -> None:
+    """Wait until JupyterLab's workspace on the server holds ``key`` with ``needle`` in it
+    (the state database saves the workspace after a debounce)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        data = (lab.get("/lab/api/workspaces/default") or {}).get("data") or {}
+        if needle in json.dumps(data.get(key)):
+            return
+        assert time.monotonic() < deadline, f"{key} never saved: {sorted(data)}"
+        time.sleep(0.05)
+
+
 def test_filter_kept_across_reloads(page: Page, lab: LabServer) -> None:
     """The last filter is kept across reloads (state database, same workspace)."""
     open_sidebar(page, lab)
     apply_filter(page, "name like 'sweep%'")
     expect(rows(page)).to_have_count(3)
-    page.wait_for_timeout(500)
+    wait_saved(lab, "nbtrace:runs-query", "sweep%")
     open_sidebar(page, lab, reset=False)
     expect(page.get_by_role("searchbox", name="Filter runs")).to_have_value("name like 'sweep%'")
     expect(rows(page)).to_have_count(3)
