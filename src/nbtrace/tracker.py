@@ -28,7 +28,7 @@ from typing import Any
 
 from .capture.cache import IMPORTED_REF, CaptureCache
 from .capture.resources import ResourceMeter
-from .capture.worker import background, cell_running, hurry
+from .capture.worker import background, cell_running
 from .checks import MAX_NAME, MAX_VALUE, check_name, end_status, tag_value
 from .errors import NBTraceError, one_line
 from .logcalls import LogCalls
@@ -502,13 +502,6 @@ class Tracker(LogCalls):
             return
         if files:
             self.warn(f"nbtrace: uploaded {n} writes saved by an earlier session")
-
-    def wait_for_git(self, timeout: float = 10.0) -> None:
-        """Wait until the running cell's git capture (if a run started one) is done."""
-        git = self.capture.cell_git()
-        if git is not None:
-            hurry()
-            git.join(timeout)
 
     def drain(self) -> bool:
         """End the active run, wait for every capture under way and write it all: what
