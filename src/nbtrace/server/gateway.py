@@ -38,29 +38,25 @@ class _Quiet:
     is a chain of messages (request, busy, input, output, reply, idle). The router thread puts
     a message and wakes the coroutine waiting on the loop instead.
 
-    Messages get their header dates as ``datetime`` objects, as jupyter_client's ``Session``
+    Messages get their header's date as a ``datetime`` object, as jupyter_client's ``Session``
     gives them over ZMQ: nbclient reads the kernel's times from them for the executed
     notebook's timing metadata, and without them it takes the time the message arrived here
     (which adds the gateway's relay to every cell's time).
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = set()
+
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        if isinstance(item, dict):
-            for key in ("header", "parent_header"):
-                if isinstance(item.get(key), dict):
-                    item[key] = extract_dates(item[key])
+        if isinstance(item, dict) and isinstance(item.get("header"), dict):
+            item["header"] = extract_dates(item["header"])
         super().put(item, block, timeout)  # type: ignore[misc]
-        for loop, fut in list(self._waiters()):
+        for loop, fut in list(self._waiters):
             try:
                 loop.call_soon_threadsafe(_wake, fut)
             except RuntimeError:  # the loop closed: nobody is waiting any more
                 pass
-
-    def _waiters(self) -> set[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]]:
-        waiters = self.__dict__.get("_nbtrace_waiters")
-        if waiters is None:
-            waiters = self.__dict__.setdefault("_nbtrace_waiters", set())
-        return waiters
 
     async def _async_get(self, timeout: float | None = None) -> Any:
         import queue
@@ -71,7 +67,7 @@ class _Quiet:
         while True:
             fut: asyncio.Future[None] = loop.create_future()
             waiter = (loop, fut)
-            self._waiters().add(waiter)
+            self._waiters.add(waiter)
             try:
                 # Looked at after the waiter is set: a put in between wakes it.
                 return self.get(block=False)  # type: ignore[attr-defined]
@@ -86,7 +82,7 @@ class _Quiet:
                 except asyncio.TimeoutError:
                     pass
             finally:
-                self._waiters().discard(waiter)
+                self._waiters.discard(waiter)
 
     def send(self, msg: dict[str, Any]) -> None:
         msg.setdefault("channel", self.channel_name)  # type: ignore[attr-defined]
