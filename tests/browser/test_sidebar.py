@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,8 @@ import pytest
 from labserver import XSS_NAME, LabServer, run_notebook
 from playwright.sync_api import Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+from gateways import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -168,13 +169,12 @@ def test_bad_filter_reports_position(page: Page, lab: LabServer) -> None:
 def wait_saved(lab: LabServer, key: str, needle: str, timeout: float = 60.0) -> None:
     """Wait until JupyterLab's workspace on the server holds ``key`` with ``needle`` in it
     (the state database saves the workspace after a debounce)."""
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def saved() -> bool:
         data = (lab.get("/lab/api/workspaces/default") or {}).get("data") or {}
-        if needle in json.dumps(data.get(key)):
-            return
-        assert time.monotonic() < deadline, f"{key} never saved: {sorted(data)}"
-        time.sleep(0.05)
+        return needle in json.dumps(data.get(key))
+
+    wait_for(saved, timeout, f"the workspace to hold {key}", interval=0.05)
 
 
 def test_filter_kept_across_reloads(page: Page, lab: LabServer) -> None:
